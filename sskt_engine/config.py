@@ -1,0 +1,511 @@
+"""Experiment presets: frozen dataclasses, YAML in and out, strict validation.
+
+Every key is declared once, with its default, range and help text, as a
+dataclass field; validation, the CLI's ``--set``, the GUI's forms and tooltips
+all read the same declaration. YAML is only ever read with ``yaml.safe_load``
+(and ``yaml.compose`` for line numbers, which builds no Python objects).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import yaml
+
+from .atomic import atomic_write_text
+from .errors import PresetError
+
+SCHEMA_VERSION = 1
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    above: float | None = None,
+    choices: Sequence[str] | Callable[[], Sequence[str]] | None = None,
+    methods: Sequence[str] | None = None,
+    label: str | None = None,
+) -> Any:
+    """Declare a preset key. ``above`` is an exclusive lower bound; ``methods`` lists the
+    methods that read the key (the GUI shows it only for those)."""
+    meta = {"help": help, "min": min, "max": max, "above": above, "choices": choices,
+            "methods": tuple(methods) if methods else None, "label": label}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults")
+    return field(default=default, metadata=meta)
+
+
+def _architecture_names() -> list[str]:
+    from .models import ARCHITECTURES
+
+    return ARCHITECTURES.keys()
+
+
+def _dataset_names() -> list[str]:
+    from .data import DATASETS
+
+    return DATASETS.keys()
+
+
+def _method_names() -> list[str]:
+    from .methods import METHODS
+
+    return METHODS.keys()
+
+
+SOURCE_KINDS = ("torchvision", "checkpoint", "run")
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    arch: str = option("resnet20", "Architecture of the network being trained.", choices=_architecture_names)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = option("torchvision", "Where the pretrained source comes from: torchvision weights, "
+                       "a checkpoint file, or an earlier run of this app.", choices=lambda: SOURCE_KINDS)
+    arch: str = option("", "Architecture of the source network (torchvision model name, or a registered "
+                       "architecture for a checkpoint file). Not needed for runs.")
+    weights: str = option("", "torchvision weights enum name, e.g. IMAGENET1K_V2 or DEFAULT.")
+    path: str = option("", "Checkpoint file or run folder. 'builtin:NAME' names a file shipped with the app.")
+    num_classes: typing.Optional[int] = option(None, "Class count of a checkpoint's classifier.", min=1)
+    input_size: typing.Optional[int] = option(None, "Side in pixels the source sees; images are resized "
+                                              "(bilinear) to it. Default: the source's own.", min=8, max=1024)
+    mean: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel mean the source was trained with.")
+    std: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel std the source was trained with.")
+    checkpoint: str = option("best", "Which checkpoint of a run to use.", choices=lambda: ("best", "last"))
+    name: str = option("", "A label for plots and tables; default: derived from the source.")
+
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "torchvision":
+            return f"{self.arch}:{self.weights or 'DEFAULT'}"
+        return Path(self.path).name or self.path or self.kind
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = option("demo", "Which dataset to train on.", choices=_dataset_names)
+    root: str = option("", "Folder holding the dataset files (not needed for the built-in demo).")
+    labels_per_class: typing.Optional[int] = option(
+        None, "Keep only this many labelled training images per class (same subset for the same seed). "
+        "Empty: use all.", min=1)
+    val_split: float = option(0.0, "Fraction of the training set held out for validation. 0: validate on the "
+                              "dataset's own test split.", min=0.0, max=0.9)
+    augment: bool = option(True, "Pad, random crop and horizontal flip of training images.")
+    image_size: typing.Optional[int] = option(None, "Side images are resized to (image folders); default: "
+                                              "the dataset's own size.", min=8, max=1024)
+    download: bool = option(False, "Download the dataset into root if it is missing (never by default).")
+    device_resident: str = option("auto", "Keep the whole dataset as one uint8 tensor on the training device and "
+                                  "augment there: much faster for small datasets. auto: when it fits.",
+                                  choices=lambda: ("auto", "on", "off"))
+    num_workers: int = option(0, "DataLoader worker processes when the data is not device resident.", min=0, max=64)
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    name: str = option("sskt", "Training method.", choices=_method_names)
+    alpha: float = option(0.1, "Weight of the auxiliary (source) losses against the target loss.", min=0.0,
+                          max=100.0, methods=("sskt",))
+    temperature: float = option(3.0, "Softmax temperature applied to source and auxiliary logits.", above=0.0,
+                                max=100.0, methods=("sskt",))
+    aux_loss: str = option("soft_ce", "Loss between an auxiliary head and its source: soft cross-entropy, "
+                           "KL divergence or focal.", choices=lambda: ("soft_ce", "kd", "focal"), methods=("sskt",))
+    head: str = option("linear", "Auxiliary head: a linear layer on the pooled feature, or a transfer module "
+                       "reading every stage of the backbone.", choices=lambda: ("linear", "transfer_module"),
+                       methods=("sskt",))
+    focal_gamma: float = option(2.0, "Focusing parameter of the focal loss.", min=0.0, max=10.0,
+                                methods=("sskt", "maxl"))
+    transfer_width: int = option(0, "Width of the transfer module's branches; 0 picks 64 for small backbones "
+                                 "and 1000 for ImageNet-sized ones, as in the paper.", min=0, max=4096,
+                                 methods=("sskt",))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = option(200, "Passes over the training set.", min=1, max=100000)
+    batch_size: int = option(128, "Images per training step.", min=1, max=65536)
+    optimizer: str = option("sgd", "Optimizer.", choices=lambda: ("sgd", "adam", "adamw"))
+    lr: float = option(0.1, "Learning rate at the start (after warmup).", above=0.0, max=100.0)
+    weight_decay: float = option(5e-4, "L2 weight decay.", min=0.0, max=1.0)
+    momentum: float = option(0.9, "SGD momentum.", min=0.0, max=0.9999)
+    nesterov: bool = option(False, "Nesterov momentum (SGD).")
+    schedule: str = option("multistep", "Learning-rate schedule.", choices=lambda: ("multistep", "cosine", "constant"))
+    milestones: tuple[int, ...] = option((60, 120, 160), "Epochs at which multistep multiplies the lr by gamma.")
+    gamma: float = option(0.2, "Multistep decay factor.", above=0.0, max=1.0)
+    warmup_epochs: int = option(0, "Epochs of linear lr warmup before the schedule.", min=0, max=1000)
+    device: str = option("auto", "auto picks CUDA, then Apple MPS, then CPU; or name one (cpu, cuda, cuda:1, mps).")
+    amp: bool = option(False, "Mixed precision on CUDA (ignored elsewhere).")
+    seed: int = option(0, "Seed for weights, data subset, shuffling and augmentation.", min=0, max=2**31 - 1)
+    deterministic: bool = option(False, "Deterministic algorithms: slower, but a rerun gives identical numbers.")
+    log_every: int = option(10, "Steps between progress events.", min=1, max=100000)
+    nan_policy: str = option("fail", "What a NaN or infinite loss does: fail the run, or skip the batch "
+                             "(counted in the summary).", choices=lambda: ("fail", "skip"))
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    schema_version: int = option(SCHEMA_VERSION, "Preset format version.", min=1)
+    name: str = option("experiment", "Name of the experiment; used in run folder names.")
+    target: TargetConfig = field(default_factory=TargetConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    data: DataConfig = field(default_factory=DataConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_NAME_RE = re.compile(r"^[\w .+-]{1,80}$")
+
+
+def _line_map(text: str) -> dict[tuple, int]:
+    """Map key paths to 1-based line numbers using the node tree (no objects are built)."""
+    lines: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: tuple, depth: int) -> None:
+        if depth > 50:
+            return
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                lines[path + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, path + (key,), depth + 1)
+                lines[path + (key,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, path + (index,), depth + 1)
+
+    if root is not None:
+        walk(root, (), 0)
+    return lines
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _Parser:
+    def __init__(self, lines: Mapping[tuple, int], source: str | None):
+        self.lines = lines
+        self.source = source
+
+    def fail(self, path: tuple, reason: str) -> typing.NoReturn:
+        line = None
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                line = self.lines[path[:end]]
+                break
+        raise PresetError(_dotted(path), reason, line, self.source)
+
+    def dataclass_(self, cls: type, raw: Any, path: tuple) -> Any:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            self.fail(path, f"must be a mapping of keys to values, not {_type_name(raw)}")
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if not isinstance(key, str) or key not in fields:
+                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
+                self.fail(path + (str(key),), f"unknown key{hint}")
+        values = {}
+        for name, f in fields.items():
+            if name in raw:
+                values[name] = self.value(hints[name], raw[name], path + (name,), f.metadata)
+        return cls(**values)
+
+    def value(self, hint: Any, raw: Any, path: tuple, meta: Mapping[str, Any]) -> Any:
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if origin in (typing.Union, types.UnionType):
+            inner = [a for a in args if a is not type(None)]
+            if raw is None:
+                return None
+            return self.value(inner[0], raw, path, meta)
+        if dataclasses.is_dataclass(hint):
+            return self.dataclass_(hint, raw, path)
+        if origin is tuple:
+            if not isinstance(raw, (list, tuple)):
+                self.fail(path, f"must be a list, not {_type_name(raw)}")
+            if len(args) == 2 and args[1] is Ellipsis:
+                item_types = [args[0]] * len(raw)
+            else:
+                if len(raw) != len(args):
+                    self.fail(path, f"must be a list of {len(args)} values, not {len(raw)}")
+                item_types = list(args)
+            if len(raw) > 10000:
+                self.fail(path, "is too long (more than 10000 items)")
+            return tuple(self.value(t, item, path + (i,), meta) for i, (t, item) in enumerate(zip(item_types, raw)))
+        if hint is bool:
+            if not isinstance(raw, bool):
+                self.fail(path, f"must be true or false, not {raw!r}"[:200])
+            return raw
+        if hint is int:
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                self.fail(path, f"must be a whole number, not {_type_name(raw)} {_short(raw)}")
+            self.check_range(raw, path, meta)
+            return raw
+        if hint is float:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                self.fail(path, f"must be a number, not {_type_name(raw)} {_short(raw)}")
+            value = float(raw)
+            if not math.isfinite(value):
+                self.fail(path, f"must be a finite number, not {raw}")
+            self.check_range(value, path, meta)
+            return value
+        if hint is str:
+            if not isinstance(raw, str):
+                self.fail(path, f"must be text, not {_type_name(raw)} {_short(raw)}")
+            if len(raw) > 4096:
+                self.fail(path, "is too long (more than 4096 characters)")
+            choices = meta.get("choices")
+            if choices is not None:
+                allowed = list(choices() if callable(choices) else choices)
+                if raw not in allowed:
+                    close = difflib.get_close_matches(raw, allowed, n=1)
+                    hint_text = f"; did you mean '{close[0]}'?" if close else ""
+                    self.fail(path, f"{raw!r} is not one of {', '.join(allowed)}{hint_text}")
+            return raw
+        raise TypeError(f"unsupported preset type {hint!r} at {_dotted(path)}")
+
+    def check_range(self, value: float, path: tuple, meta: Mapping[str, Any]) -> None:
+        low, high, above = meta.get("min"), meta.get("max"), meta.get("above")
+        if low is not None and value < low:
+            self.fail(path, f"must be at least {low}, not {value}")
+        if above is not None and value <= above:
+            self.fail(path, f"must be greater than {above}, not {value}")
+        if high is not None and value > high:
+            self.fail(path, f"must be at most {high}, not {value}")
+
+
+def _type_name(raw: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a whole number",
+            float: "a number", type(None): "empty"}.get(type(raw), type(raw).__name__)
+
+
+def _short(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ----------------------------------------------------------------------------- migration
+
+# Each entry turns a raw document of version N into version N + 1. Old presets are
+# upgraded on load, like Orange's migrate_settings; presets newer than this build refuse.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+def migrate(raw: dict, lines: Mapping[tuple, int], source: str | None) -> dict:
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PresetError("schema_version", f"must be a whole number, not {_short(version)}",
+                          lines.get(("schema_version",)), source)
+    if version > SCHEMA_VERSION:
+        raise PresetError("schema_version", f"version {version} was written by a newer SSKT Studio; this one "
+                          f"reads up to {SCHEMA_VERSION}", lines.get(("schema_version",)), source)
+    if version < 1:
+        raise PresetError("schema_version", f"must be at least 1, not {version}", lines.get(("schema_version",)), source)
+    while version < SCHEMA_VERSION:
+        raw = MIGRATIONS[version](dict(raw))
+        version += 1
+        raw["schema_version"] = version
+    return raw
+
+
+# ----------------------------------------------------------------------------- cross-field checks
+
+def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
+    if not _NAME_RE.match(cfg.name):
+        p.fail(("name",), "must be 1 to 80 letters, digits, spaces or . + - _")
+    if not _DEVICE_RE.match(cfg.train.device):
+        p.fail(("train", "device"), f"{cfg.train.device!r} is not auto, cpu, mps, cuda or cuda:N")
+    if list(cfg.train.milestones) != sorted(cfg.train.milestones) or any(m < 1 for m in cfg.train.milestones):
+        p.fail(("train", "milestones"), "must be increasing epoch numbers of at least 1")
+    if cfg.train.warmup_epochs >= cfg.train.epochs and cfg.train.warmup_epochs > 0:
+        p.fail(("train", "warmup_epochs"), f"must be fewer than train.epochs ({cfg.train.epochs})")
+    for i, src in enumerate(cfg.sources):
+        path = ("sources", i)
+        if src.kind == "torchvision" and not src.arch:
+            p.fail(path + ("arch",), "a torchvision source needs the model name, e.g. resnet50")
+        if src.kind == "checkpoint":
+            if not src.path:
+                p.fail(path + ("path",), "a checkpoint source needs the file's path")
+        if src.kind == "run" and not src.path:
+            p.fail(path + ("path",), "a run source needs the run folder's path")
+        for key in ("mean", "std"):
+            values = getattr(src, key)
+            if values is not None and key == "std" and any(v <= 0 for v in values):
+                p.fail(path + (key,), "every std must be greater than 0")
+    from .methods import METHODS
+
+    needs = METHODS.entry(cfg.method.name).meta.get("min_sources", 0)
+    if len(cfg.sources) < needs:
+        p.fail(("sources",), f"method {cfg.method.name} needs at least {needs} source model(s)")
+
+
+# ----------------------------------------------------------------------------- public API
+
+def parse_overrides(items: Iterable[str]) -> list[tuple[tuple, Any]]:
+    """Parse ``key.path=value`` strings; values are YAML scalars or flow collections."""
+    parsed = []
+    for item in items:
+        if "=" not in item:
+            raise PresetError(item, "an override must look like key.path=value")
+        key, _, text = item.partition("=")
+        parts: list[Any] = []
+        for piece in re.split(r"\.|\[|\]", key.strip()):
+            if piece == "":
+                continue
+            parts.append(int(piece) if piece.isdigit() else piece)
+        if not parts:
+            raise PresetError(item, "an override needs a key before '='")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise PresetError(_dotted(tuple(parts)), f"value {text!r} is not valid YAML ({exc.problem})") from None
+        parsed.append((tuple(parts), value))
+    return parsed
+
+
+def _apply_override(raw: dict, path: tuple, value: Any) -> None:
+    node: Any = raw
+    for depth, part in enumerate(path[:-1]):
+        nxt = path[depth + 1]
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise PresetError(_dotted(path), f"there is no item {part} in {_dotted(path[:depth]) or 'the preset'}")
+            node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise PresetError(_dotted(path), f"{_dotted(path[:depth])} is not a mapping")
+            node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last > len(node):
+            raise PresetError(_dotted(path), "list index out of range")
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    else:
+        if not isinstance(node, dict):
+            raise PresetError(_dotted(path), f"{_dotted(path[:-1])} is not a mapping")
+        node[last] = value
+
+
+def from_dict(raw: Any, *, lines: Mapping[tuple, int] | None = None, source: str | None = None,
+              overrides: Iterable[str] = ()) -> ExperimentConfig:
+    lines = lines or {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise PresetError("", f"a preset must be a mapping of sections, not {_type_name(raw)}", 1, source)
+    raw = _deep_copy(raw)
+    for path, value in parse_overrides(overrides):
+        _apply_override(raw, path, value)
+    raw = migrate(raw, lines, source)
+    parser = _Parser(lines, source)
+    cfg = parser.dataclass_(ExperimentConfig, raw, ())
+    if "sources" in raw and raw["sources"] is None:
+        cfg = cfg.replace(sources=())
+    _cross_check(cfg, parser)
+    return cfg
+
+
+def _deep_copy(raw: Any, depth: int = 0) -> Any:
+    if depth > 100:
+        raise PresetError("", "the document is nested too deeply")
+    if isinstance(raw, dict):
+        return {k: _deep_copy(v, depth + 1) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_deep_copy(v, depth + 1) for v in raw]
+    return raw
+
+
+def loads_preset(text: str, *, source: str | None = None, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise PresetError("", f"not valid YAML: {problem}", mark.line + 1 if mark else None, source) from None
+    except RecursionError:
+        raise PresetError("", "the document is nested too deeply", None, source) from None
+    return from_dict(raw, lines=_line_map(text), source=source, overrides=overrides)
+
+
+def load_preset(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError("", f"preset file {path} does not exist") from None
+    except IsADirectoryError:
+        raise PresetError("", f"{path} is a folder, not a preset file") from None
+    except PermissionError:
+        raise PresetError("", f"preset file {path} cannot be read (permission denied)") from None
+    except UnicodeDecodeError:
+        raise PresetError("", f"preset file {path} is not UTF-8 text") from None
+    return loads_preset(text, source=path.name, overrides=overrides)
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain dict/list/scalar tree of a config; tuples become lists for YAML."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (tuple, list)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def dumps_preset(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, allow_unicode=True)
+
+
+def save_preset(cfg: ExperimentConfig, path: str | os.PathLike) -> None:
+    atomic_write_text(path, dumps_preset(cfg))
+
+
+def describe_fields(cls: type) -> list[dict[str, Any]]:
+    """Field descriptions for forms: name, type, default, help, bounds, choices, methods."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        meta = dict(f.metadata)
+        choices = meta.get("choices")
+        if callable(choices):
+            meta["choices"] = tuple(choices())
+        default = f.default if f.default is not dataclasses.MISSING else None
+        out.append({"name": f.name, "type": hints[f.name], "default": default, **meta})
+    return out

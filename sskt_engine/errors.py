@@ -1,0 +1,35 @@
+"""Errors a user can cause. Each carries one clear sentence meant for a person.
+
+The CLI turns a ``UserInputError`` into exit code 2 and the GUI into a dialog;
+anything else escaping from training is a bug or a runtime failure (exit 1).
+"""
+
+
+class UserInputError(Exception):
+    """Bad input: a preset, a path, a model file, a dataset. The message is the sentence shown."""
+
+
+class PresetError(UserInputError):
+    """A preset value was refused. ``path`` is the dotted key path, ``line`` the YAML line (1-based)."""
+
+    def __init__(self, path: str, reason: str, line: int | None = None, source: str | None = None):
+        self.path = path
+        self.reason = reason
+        self.line = line
+        self.source = source
+        where = f"{source}: " if source else ""
+        at_line = f"line {line}: " if line else ""
+        key = f"{path}: " if path else ""
+        super().__init__(f"{where}{at_line}{key}{reason}")
+
+
+class SourceError(UserInputError):
+    """A source model could not be built or loaded."""
+
+
+class DataError(UserInputError):
+    """A dataset could not be found or read."""
+
+
+class TrainingFailed(Exception):
+    """Training stopped on a condition that the user should hear about (NaN loss, out of memory)."""

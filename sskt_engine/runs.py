@@ -1,0 +1,242 @@
+"""The run folder: everything a run produces, in one place the GUI and CLI both read.
+
+    <runs root>/<YYYYmmdd-HHMMSS>-<name>/
+        preset.yaml        the experiment as run (after --set overrides)
+        metrics.jsonl      one event per line (events.to_json)
+        summary.json       status, epochs, best/final accuracy, device, versions
+        eval/best.json     per-class accuracy and confusion matrix at the best epoch
+        eval/last.json     the same for the last evaluated epoch
+        checkpoints/       last.pt and best.pt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import appdirs
+
+from . import __version__
+from .atomic import atomic_write_text
+from .config import ExperimentConfig, dumps_preset, load_preset
+from .errors import UserInputError
+from .events import Event, from_json, to_json
+
+RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+INTERRUPTED = "interrupted"  # shown for a "running" run whose process is gone
+
+
+def default_runs_root() -> Path:
+    env = os.environ.get("SSKT_RUNS_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(appdirs.user_data_dir("sskt-studio", "SSKT")) / "runs"
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^\w.+-]+", "-", name.strip(), flags=re.UNICODE).strip("-")
+    return slug[:60] or "run"
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import torch
+    import torchvision
+
+    return {"sskt_studio": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    path: Path
+    name: str
+    status: str
+    method: str
+    epochs_completed: int
+    epochs: int
+    best_val_acc: float | None
+    final_val_acc: float | None
+    started: str
+    message: str
+
+
+class RunFolder:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # -- creation ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | os.PathLike, config: ExperimentConfig) -> "RunFolder":
+        """A new, unique folder. ``mkdir`` is atomic, so two runs started at the same second
+        (GUI and CLI, or two CLIs) get different folders and never share files."""
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise UserInputError(f"runs folder {root} is a file, not a folder") from None
+        except PermissionError:
+            raise UserInputError(f"runs folder {root} cannot be created (permission denied)") from None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{_slug(config.name)}"
+        for attempt in range(1000):
+            path = root / (base if attempt == 0 else f"{base}-{attempt + 1}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise UserInputError(f"could not create a unique run folder in {root}")
+        run = cls(path)
+        (path / "checkpoints").mkdir()
+        (path / "eval").mkdir()
+        atomic_write_text(path / "preset.yaml", dumps_preset(config))
+        return run
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def preset_path(self) -> Path:
+        return self.path / "preset.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    def checkpoint_path(self, which: str = "last") -> Path:
+        return self.path / "checkpoints" / f"{which}.pt"
+
+    def eval_path(self, which: str = "best") -> Path:
+        return self.path / "eval" / f"{which}.json"
+
+    # -- reading ----------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.preset_path.is_file()
+
+    def config(self) -> ExperimentConfig:
+        return load_preset(self.preset_path)
+
+    def summary(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+
+    def events(self) -> Iterator[Event]:
+        """Every event recorded so far; a half-written last line (a run still going) is skipped."""
+        try:
+            handle = open(self.metrics_path, encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                if line.endswith("\n"):
+                    event = from_json(line)
+                    if event is not None:
+                        yield event
+
+    def eval_report(self, which: str = "best") -> dict[str, Any]:
+        try:
+            return json.loads(self.eval_path(which).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def status(self) -> str:
+        summary = self.summary()
+        status = summary.get("status", RUNNING)
+        if status == RUNNING and summary.get("host") == socket.gethostname() and not _pid_alive(summary.get("pid", -1)):
+            return INTERRUPTED
+        return status
+
+    def info(self) -> RunInfo:
+        summary = self.summary()
+        return RunInfo(
+            path=self.path, name=summary.get("name", self.path.name), status=self.status(),
+            method=summary.get("method", ""), epochs_completed=int(summary.get("epochs_completed", 0)),
+            epochs=int(summary.get("epochs", 0)), best_val_acc=summary.get("best_val_acc"),
+            final_val_acc=summary.get("final_val_acc"), started=summary.get("started", ""),
+            message=summary.get("message", ""),
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_text(self.summary_path, json.dumps(summary, indent=2, allow_nan=True))
+
+    def write_eval(self, which: str, report: dict[str, Any]) -> None:
+        atomic_write_text(self.eval_path(which), json.dumps(report, allow_nan=True))
+
+    def open_metrics(self):
+        """Append mode with line buffering: each event reaches the file as one whole line."""
+        return open(self.metrics_path, "a", encoding="utf-8", buffering=1)
+
+
+class MetricsLog:
+    """Appends events to metrics.jsonl; the trainer's on_event chain starts here."""
+
+    def __init__(self, run: RunFolder):
+        self._handle = run.open_metrics()
+
+    def __call__(self, event: Event) -> None:
+        self._handle.write(to_json(event) + "\n")
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
+    """Every run folder under ``root``, newest first."""
+    root = Path(root) if root is not None else default_runs_root()
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        folder = RunFolder(path)
+        if path.is_dir() and folder.exists():
+            runs.append(folder.info())
+    runs.sort(key=lambda r: r.path.name, reverse=True)
+    return runs
+
+
+def find_run(path_or_name: str, root: str | os.PathLike | None = None) -> RunFolder:
+    """A run by folder path, or by folder name inside the runs root."""
+    candidate = Path(path_or_name).expanduser()
+    if not candidate.exists():
+        candidate = (Path(root) if root else default_runs_root()) / path_or_name
+    folder = RunFolder(candidate)
+    if not candidate.is_dir():
+        raise UserInputError(f"run folder {path_or_name} does not exist")
+    if not folder.exists():
+        raise UserInputError(f"{candidate} is not a run folder (it has no preset.yaml)")
+    return folder
+
+
+def now_iso() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def wall_clock() -> float:
+    return time.time()
