@@ -1,0 +1,195 @@
+"""``sskt``: the command line. Same presets and run folders as the GUI.
+
+Exit codes: 0 success, 1 training failed (or was stopped), 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import events as ev
+from .errors import UserInputError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------- progress display
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds or seconds < 0:  # NaN
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+class TerminalProgress:
+    """Prints events: an updating bar on a terminal, a line per event otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.epochs = 0
+        self.steps = 0
+        self._bar_open = False
+
+    def _line(self, text: str) -> None:
+        if self._bar_open:
+            self.stream.write("\n")
+            self._bar_open = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            self.epochs, self.steps = event.epochs, event.steps_per_epoch
+            srcs = f", sources: {', '.join(event.source_names)}" if event.source_names else ""
+            resumed = f", resuming at epoch {event.start_epoch + 1}" if event.start_epoch else ""
+            self._line(f"{event.name}: {event.method} on {event.device}, {event.train_size} training / "
+                       f"{event.val_size} validation images, {event.num_classes} classes{srcs}{resumed}")
+        elif isinstance(event, ev.Progress):
+            width = 24
+            done = int(width * event.step / max(self.steps, 1))
+            bar = "#" * done + "-" * (width - done)
+            text = (f"epoch {event.epoch + 1}/{self.epochs} step {event.step}/{self.steps} [{bar}] "
+                    f"loss {event.losses.get('loss', float('nan')):.4f} acc {100 * event.train_acc:5.1f}% "
+                    f"{event.samples_per_s:7.0f} img/s ETA {_clock(event.eta_s)}")
+            if self.tty:
+                self.stream.write("\r" + text)
+                self.stream.flush()
+                self._bar_open = True
+            else:
+                self._line(text)
+        elif isinstance(event, ev.EpochEnd):
+            best = " *" if event.is_best else ""
+            top5 = f" top5 {100 * event.val['top5']:.1f}%" if "top5" in event.val else ""
+            self._line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train.get('loss', 0):.4f} "
+                       f"acc {100 * event.train.get('acc', 0):.1f}% | val loss {event.val['loss']:.4f} "
+                       f"acc {100 * event.val['acc']:.2f}%{top5} (best {100 * event.best_val_acc:.2f}%){best} "
+                       f"[{event.epoch_time_s:.1f}s]")
+        elif isinstance(event, ev.LogMessage):
+            self._line(f"{event.level}: {event.message}")
+        elif isinstance(event, ev.RunFinished):
+            self._line(f"{event.status}: {event.epochs_completed} epoch(s), best val acc "
+                       f"{100 * event.best_val_acc:.2f}%, final {100 * event.final_val_acc:.2f}%, "
+                       f"{_clock(event.wall_time_s)} wall time")
+        elif isinstance(event, ev.RunFailed):
+            self._line(f"failed: {event.message}")
+
+
+# ----------------------------------------------------------------------------- commands
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    """Ctrl+C and SIGTERM stop the run after the current step; the checkpoint stays usable."""
+
+    def handler(signum, frame):
+        if stop.is_set():  # a second Ctrl+C: give up at once
+            raise KeyboardInterrupt
+        sys.stderr.write("\nstopping after this step (Ctrl+C again to abort)...\n")
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_trainer(make_trainer: Callable[[threading.Event, ev.EventHandler], object]) -> int:
+    from .runs import FINISHED
+
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    trainer = make_trainer(stop, TerminalProgress())
+    folder = trainer.run()
+    status = folder.summary().get("status")
+    print(f"run: {folder.path}", flush=True)
+    return EXIT_OK if status == FINISHED else EXIT_FAILED
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_preset
+    from .trainer import Trainer
+
+    overrides = list(args.set or [])
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    if args.name:
+        overrides.append(f"name={args.name}")
+    config = load_preset(args.preset, overrides)
+    return _run_trainer(lambda stop, show: Trainer(config, args.runs_dir, show, stop))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .trainer import Trainer
+
+    return _run_trainer(lambda stop, show: Trainer.resume(args.run_dir, args.runs_dir, show, stop))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import default_runs_root, list_runs
+
+    root = Path(args.runs_dir) if args.runs_dir else default_runs_root()
+    runs = list_runs(root)
+    if not runs:
+        print(f"no runs in {root}")
+        return EXIT_OK
+    print(f"{'run':<44} {'status':<11} {'method':<11} {'epochs':>9} {'best':>7} {'final':>7}")
+    for r in runs:
+        best = f"{100 * r.best_val_acc:.2f}" if isinstance(r.best_val_acc, (int, float)) and r.best_val_acc >= 0 else "-"
+        final = f"{100 * r.final_val_acc:.2f}" if isinstance(r.final_val_acc, (int, float)) else "-"
+        print(f"{r.path.name:<44} {r.status:<11} {r.method:<11} {r.epochs_completed:>4}/{r.epochs:<4} "
+              f"{best:>7} {final:>7}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sskt", description="SSKT Studio from the command line: train, resume "
+                                     "and list knowledge-transfer experiments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train from a YAML preset")
+    p.add_argument("preset", help="preset file (see resources/presets/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset key, e.g. train.epochs=5")
+    p.add_argument("--runs-dir", help="runs folder (default: $SSKT_RUNS_DIR or the user data folder)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--name", help="experiment name (used in the run folder's name)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
+    p.add_argument("run_dir", help="run folder, or its name inside the runs folder")
+    p.add_argument("--runs-dir")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("runs", help="list past runs")
+    p.add_argument("--runs-dir")
+    p.set_defaults(func=cmd_runs)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Other modules add subcommands here (compare, export, predict) without growing this file.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""A folder of class subfolders holding image files (torchvision's ImageFolder layout).
+
+Two layouts are read: ``root/train/<class>/...`` with ``root/val/<class>/...`` (or
+``test/``), or ``root/<class>/...`` alone, whose validation images then come from
+``data.val_split`` (``load_dataset`` holds them out; the loader leaves val empty).
+Images are resized (shorter side, then center crop) to one square size so they can
+be batched. When the decoded set fits in 2 GiB it is decoded once into memory, which
+makes every later epoch cheap; larger sets stay on disk as a ``FileImageSet``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..config import DataConfig
+from ..errors import DataError
+from . import DatasetSplits, FileImageSet, ImageSet
+from .builtin import require_root
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_IMAGE_SIZE = 64
+IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
+VAL_FOLDER_NAMES = ("val", "test")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of one split, in a stable order, with their class indices."""
+
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where the splits live: ``val_folder`` is None when val must come from val_split."""
+
+    train_folder: Path
+    val_folder: Path | None
+    class_names: tuple[str, ...]
+
+
+# ----------------------------------------------------------------------------- listing
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except PermissionError:
+        raise DataError(f"folder {folder} cannot be read (permission denied).") from None
+    return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir()]
+
+
+def class_folders(folder: Path) -> tuple[str, ...]:
+    """Sorted names of the class subfolders: the dataset's class order."""
+    names = tuple(p.name for p in _visible_dirs(folder))
+    if not names:
+        raise DataError(f"{folder} holds no class subfolders; an image folder dataset needs one subfolder per "
+                        "class with the images inside.")
+    return names
+
+
+def find_layout(root: Path) -> FolderLayout:
+    """Decide between the train/val layout and the single folder of classes."""
+    if not root.exists():
+        raise DataError(f"data.root folder {root} does not exist.")
+    if not root.is_dir():
+        raise DataError(f"data.root {root} is a file; an image folder dataset needs a folder.")
+    train = root / "train"
+    val = next((root / n for n in VAL_FOLDER_NAMES if (root / n).is_dir()), None)
+    if train.is_dir() and val is not None:
+        names = class_folders(train)
+        extra = sorted(set(class_folders(val)) - set(names))
+        if extra:
+            raise DataError(f"{val} has class folder '{extra[0]}' that {train} does not have; both must use the "
+                            "same class names.")
+        return FolderLayout(train, val, names)
+    if train.is_dir():
+        return FolderLayout(train, None, class_folders(train))
+    return FolderLayout(root, None, class_folders(root))
+
+
+def _images_under(folder: Path) -> list[str]:
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames)
+                     if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+    return found
+
+
+def list_split(folder: Path, class_names: Sequence[str]) -> FolderListing:
+    """Every image file below ``folder/<class>``; an empty class folder is an error
+    because a class without images cannot be learnt or evaluated."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for index, name in enumerate(class_names):
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            continue  # a val folder may lack classes
+        files = _images_under(class_dir)
+        if not files:
+            raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_EXTENSIONS[:3])}, ...).")
+        paths.extend(files)
+        labels.extend([index] * len(files))
+    return FolderListing(tuple(paths), tuple(labels))
+
+
+# ----------------------------------------------------------------------------- decoding
+
+def load_rgb(path: str, size: int) -> Image.Image:
+    """Open one image as RGB, resized so its shorter side is ``size`` and center-cropped
+    to ``size`` x ``size``. Raises whatever the decoder raises on a bad file."""
+    from torchvision.transforms import functional as F
+
+    with Image.open(path) as img:
+        img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
+        rgb = img.convert("RGB")
+    rgb = F.resize(rgb, [size])
+    return F.center_crop(rgb, [size])
+
+
+def _decode(path: str, size: int) -> np.ndarray | None:
+    try:
+        return np.asarray(load_rgb(path, size), dtype=np.uint8).transpose(2, 0, 1)
+    except Exception:  # noqa: BLE001 - any decoder failure on a user's file means "unreadable"
+        return None
+
+
+def _header_ok(path: str) -> bool:
+    try:
+        with Image.open(path) as img:
+            img.size  # noqa: B018 - reading the header is the check
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """PIL releases the GIL while decoding and resizing, so threads scale on big folders."""
+    if len(items) < 64:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(fn, items, chunksize=32))
+
+
+def _skipped_note(bad: Sequence[str]) -> tuple[str, ...]:
+    return (f"skipped {len(bad)} unreadable image(s), e.g. {bad[0]}",) if bad else ()
+
+
+def _check_classes_left(listing_labels: Iterable[int], before: Iterable[int], class_names: Sequence[str],
+                        folder: Path) -> None:
+    """A class whose every file was unreadable is as bad as an empty class folder."""
+    missing = set(before) - set(listing_labels)
+    if missing:
+        name = class_names[min(missing)]
+        raise DataError(f"class folder {folder / name} holds no readable images.")
+
+
+def decode_split(listing: FolderListing, size: int, class_names: Sequence[str],
+                 folder: Path) -> tuple[ImageSet, list[str]]:
+    """Decode every file into one uint8 tensor; unreadable files are dropped and returned."""
+    arrays = _parallel_map(lambda p: _decode(p, size), listing.paths)
+    keep = [i for i, a in enumerate(arrays) if a is not None]
+    bad = [listing.paths[i] for i, a in enumerate(arrays) if a is None]
+    images = np.empty((len(keep), 3, size, size), dtype=np.uint8)
+    for row, i in enumerate(keep):
+        images[row] = arrays[i]
+    labels = [listing.labels[i] for i in keep]
+    _check_classes_left(labels, listing.labels, class_names, folder)
+    return ImageSet(torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64)), bad
+
+
+def file_split(listing: FolderListing, size: int, class_names: Sequence[str],
+               folder: Path) -> tuple[FileImageSet, list[str]]:
+    """Keep files on disk; only headers are read now, so a non-image file is dropped
+    here rather than failing in the middle of an epoch."""
+    ok = _parallel_map(_header_ok, listing.paths)
+    keep = [i for i, good in enumerate(ok) if good]
+    bad = [listing.paths[i] for i, good in enumerate(ok) if not good]
+    labels = [listing.labels[i] for i in keep]
+    _check_classes_left(labels, listing.labels, class_names, folder)
+    return FileImageSet(tuple(listing.paths[i] for i in keep), torch.tensor(labels, dtype=torch.int64), size), bad
+
+
+def _empty(size: int, in_memory: bool) -> ImageSet | FileImageSet:
+    labels = torch.empty(0, dtype=torch.int64)
+    if in_memory:
+        return ImageSet(torch.empty((0, 3, size, size), dtype=torch.uint8), labels)
+    return FileImageSet((), labels, size)
+
+
+def load_image_folder(cfg: DataConfig) -> DatasetSplits:
+    """Registered loader for ``imagefolder``."""
+    root = require_root(cfg, "imagefolder")
+    layout = find_layout(root)
+    size = cfg.image_size or DEFAULT_IMAGE_SIZE
+    train_list = list_split(layout.train_folder, layout.class_names)
+    val_list = list_split(layout.val_folder, layout.class_names) if layout.val_folder else FolderListing((), ())
+    if not train_list.paths:
+        raise DataError(f"{layout.train_folder} holds no images.")
+    in_memory = (len(train_list.paths) + len(val_list.paths)) * 3 * size * size < IN_MEMORY_LIMIT_BYTES
+    split_fn = decode_split if in_memory else file_split
+    train, bad = split_fn(train_list, size, layout.class_names, layout.train_folder)
+    if layout.val_folder is not None and val_list.paths:
+        val, bad_val = split_fn(val_list, size, layout.class_names, layout.val_folder)
+        bad = bad + bad_val
+    else:
+        val = _empty(size, in_memory)
+    return DatasetSplits(train, val, layout.class_names, IMAGENET_MEAN, IMAGENET_STD, size,
+                         notes=_skipped_note(bad))

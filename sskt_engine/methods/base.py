@@ -1,0 +1,155 @@
+"""The interface every training method implements, and the single-network base.
+
+A method owns its networks and optimizers and performs whole optimizer steps in
+``train_step``; the trainer only feeds batches, sets learning rates, evaluates,
+checkpoints and reports. So DML (several networks, several optimizers) and MAXL
+(a label generator and a second-order meta step) fit without trainer changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..config import ExperimentConfig
+from ..models import build_architecture
+from ..models.target import TargetNetwork
+from ..sources import SourceEnsemble
+
+
+@dataclass
+class MethodContext:
+    config: ExperimentConfig
+    num_classes: int
+    class_names: tuple[str, ...]
+    input_size: int
+    device: torch.device
+    sources: SourceEnsemble | None
+    multi_label: bool = False
+    scaler: Any = None  # torch.amp.GradScaler when AMP is on
+    skipped_steps: list[int] = field(default_factory=list)  # steps whose loss was not finite (nan_policy skip)
+
+    @property
+    def amp(self) -> bool:
+        return self.scaler is not None
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.float16)
+        return contextlib.nullcontext()
+
+
+@dataclass
+class StepOutput:
+    losses: dict[str, torch.Tensor]  # detached scalars; "loss" is the total
+    logits: torch.Tensor  # detached logits of the primary network, for training accuracy
+
+
+class TrainingMethod:
+    """Base class. Subclasses set ``networks`` (name -> TargetNetwork) and ``optimizers``."""
+
+    primary: str = "target"
+
+    def __init__(self, ctx: MethodContext):
+        self.ctx = ctx
+        self.networks: dict[str, TargetNetwork] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    # -- building blocks for subclasses ------------------------------------------------------
+    def new_target(self, arch: str | None = None, aux_classes: list[int] | tuple[int, ...] = ()) -> TargetNetwork:
+        cfg = self.ctx.config
+        backbone = build_architecture(arch or cfg.target.arch, self.ctx.num_classes)
+        net = TargetNetwork(backbone, self.ctx.input_size, aux_classes, cfg.method.head, cfg.method.transfer_width)
+        return net.to(self.ctx.device)
+
+    def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+        t = self.ctx.config.train
+        lr = t.lr if lr is None else lr
+        if t.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=t.momentum, weight_decay=t.weight_decay,
+                                  nesterov=t.nesterov and t.momentum > 0)
+        elif t.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=t.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=t.weight_decay)
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]  # the trainer scales this by the schedule's factor
+        return opt
+
+    def optimizer_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, step: int) -> None:
+        """Backward and step, through the AMP scaler when there is one. With nan_policy
+        'skip' a non-finite loss skips the step (this needs one host sync per step)."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.ctx.config.train.nan_policy == "skip" and not torch.isfinite(loss.detach()).item():
+            self.ctx.skipped_steps.append(step)
+            return
+        if self.ctx.scaler is not None:
+            self.ctx.scaler.scale(loss).backward()
+            self.ctx.scaler.step(optimizer)
+            self.ctx.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+
+    # -- the interface ------------------------------------------------------------------------
+    def loss_names(self) -> list[str]:
+        return ["loss", "target"]
+
+    def train_step(self, pixels: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step: int) -> StepOutput:
+        raise NotImplementedError
+
+    def train(self, mode: bool = True) -> None:
+        for net in self.networks.values():
+            net.train(mode)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits of every evaluated network; auxiliary heads are not run."""
+        with self.ctx.autocast():
+            return {name: net.backbone(images).float() for name, net in self.networks.items()}
+
+    def export_network(self, val_acc: dict[str, float] | None = None) -> str:
+        """Which network is the method's result (DML picks its best peer)."""
+        return self.primary
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"models": {k: v.state_dict() for k, v in self.networks.items()},
+                "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, net in self.networks.items():
+            net.load_state_dict(state["models"][name])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+            for group in opt.param_groups:  # older checkpoints may lack it; harmless to restate
+                group.setdefault("initial_lr", group["lr"])
+
+    def network_archs(self) -> dict[str, str]:
+        return {name: self.ctx.config.target.arch for name in self.networks}
+
+
+class SingleNetworkMethod(TrainingMethod):
+    """One target network with one optimizer; subclasses say how losses are formed."""
+
+    def __init__(self, ctx: MethodContext, aux_classes: list[int] | tuple[int, ...] = ()):
+        super().__init__(ctx)
+        net = self.new_target(aux_classes=aux_classes)
+        self.networks = {"target": net}
+        self.optimizers = {"target": self.new_optimizer(net.parameters())}
+
+    @property
+    def net(self) -> TargetNetwork:
+        return self.networks["target"]
+
+    def losses(self, pixels: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Return (losses with 'loss' as the total, primary logits)."""
+        raise NotImplementedError
+
+    def train_step(self, pixels, images, labels, step):
+        losses, logits = self.losses(pixels, images, labels)
+        self.optimizer_step(losses["loss"], self.optimizers["target"], step)
+        return StepOutput({k: v.detach() for k, v in losses.items()}, logits.detach())
+

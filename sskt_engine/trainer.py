@@ -1,0 +1,426 @@
+"""The training loop: schedule, evaluation, checkpoints, resume, stop, events.
+
+``Trainer(config, ...).run()`` builds everything first (bad input raises a
+``UserInputError`` before any run folder exists), then trains, writing every
+event to the run folder and passing it to ``on_event``. Failures during
+training never raise: the run is marked failed and ``RunFailed`` says why.
+Per-step work stays on the device: losses are summed as tensors and read back
+once every ``log_every`` steps, so the loop costs what hand-written PyTorch does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import events as ev
+from .atomic import atomic_write_text, atomic_write_with
+from .config import ExperimentConfig, dumps_preset
+from .data import DatasetSplits, load_dataset
+from .data.batches import BatchStream
+from .device import device_description, resolve_device
+from .errors import TrainingFailed, UserInputError
+from .losses import target_loss
+from .methods import METHODS
+from .methods.base import MethodContext, TrainingMethod
+from .runs import FAILED, FINISHED, RUNNING, STOPPED, MetricsLog, RunFolder, default_runs_root, library_versions, now_iso
+from .schedule import lr_factor
+from .sources import SourceEnsemble, build_source
+
+CHECKPOINT_FORMAT = "sskt-studio-checkpoint"
+
+
+@dataclass
+class _Setup:
+    device: torch.device
+    data: DatasetSplits
+    method: TrainingMethod
+    train_stream: BatchStream
+    val_stream: BatchStream
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(name if count == 0 else f"{name}#{count + 1}")
+    return out
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = True
+
+
+class Trainer:
+    def __init__(self, config: ExperimentConfig, runs_root: str | os.PathLike | None = None,
+                 on_event: ev.EventHandler | None = None, stop_event: threading.Event | None = None,
+                 *, run_folder: RunFolder | None = None):
+        self.config = config
+        self.runs_root = Path(runs_root) if runs_root is not None else default_runs_root()
+        self.on_event = on_event
+        self.stop_event = stop_event or threading.Event()
+        self.run_folder = run_folder  # set for a resume: train on in this folder
+        self._log: MetricsLog | None = None
+        self.fault_hook: Callable[[int, int], None] | None = None  # tests inject failures here
+
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike, runs_root: str | os.PathLike | None = None,
+               on_event: ev.EventHandler | None = None, stop_event: threading.Event | None = None) -> "Trainer":
+        from .runs import find_run
+
+        folder = find_run(str(run_dir), runs_root)
+        if folder.status() == RUNNING:
+            raise UserInputError(f"run {folder.path.name} is still running; stop it before resuming")
+        if folder.summary().get("status") == FINISHED:
+            raise UserInputError(f"run {folder.path.name} already finished all its epochs")
+        return cls(folder.config(), runs_root or folder.path.parent, on_event, stop_event, run_folder=folder)
+
+    # ------------------------------------------------------------------------------- setup
+    def _setup(self) -> _Setup:
+        cfg = self.config
+        device = resolve_device(cfg.train.device)
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        data = load_dataset(cfg.data, cfg.train.seed)
+        sources = [build_source(s, device) for s in cfg.sources]
+        for source, name in zip(sources, _unique([s.name for s in sources])):
+            source.name = name
+        ensemble = SourceEnsemble(sources).to(device) if sources else None
+        scaler = torch.amp.GradScaler("cuda") if cfg.train.amp and device.type == "cuda" else None
+        ctx = MethodContext(cfg, data.num_classes, data.class_names, data.image_size, device, ensemble,
+                            data.multi_label, scaler)
+        torch.manual_seed(cfg.train.seed)  # network initialisation depends on the seed only
+        method = METHODS.get(cfg.method.name)(ctx)
+        train_stream = BatchStream(data.train, batch_size=cfg.train.batch_size, shuffle=True,
+                                   augment=cfg.data.augment, mean=data.mean, std=data.std, device=device,
+                                   seed=cfg.train.seed, drop_last=len(data.train) > cfg.train.batch_size,
+                                   resident=cfg.data.device_resident, num_workers=cfg.data.num_workers)
+        val_stream = BatchStream(data.val, batch_size=max(cfg.train.batch_size, 256), shuffle=False, augment=False,
+                                 mean=data.mean, std=data.std, device=device, seed=cfg.train.seed,
+                                 resident=cfg.data.device_resident, num_workers=cfg.data.num_workers)
+        return _Setup(device, data, method, train_stream, val_stream)
+
+    # ------------------------------------------------------------------------------- events
+    def _emit(self, event: ev.Event) -> None:
+        if self._log is not None:
+            self._log(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a listener's bug must not kill the run
+                traceback.print_exc()
+
+    # ------------------------------------------------------------------------------- run
+    def run(self) -> RunFolder:
+        setup = self._setup()  # raises UserInputError on bad input, before any folder exists
+        cfg, method = self.config, setup.method
+        start_epoch, best_acc, best_epoch, wall_before, global_step = 0, -1.0, -1, 0.0, 0
+        if self.run_folder is None:
+            self.run_folder = RunFolder.create(self.runs_root, cfg)
+        else:
+            state = self._load_resume_state(setup)
+            if state is not None:
+                start_epoch, best_acc, best_epoch, global_step = (state["epoch"], state["best_val_acc"],
+                                                                  state["best_epoch"], state["global_step"])
+            wall_before = float(self.run_folder.summary().get("wall_time_s", 0.0))
+            self._trim_metrics(start_epoch)
+        folder = self.run_folder
+        self._log = MetricsLog(folder)
+        started = time.perf_counter()
+        summary = self._base_summary(setup, start_epoch)
+        folder.write_summary(summary)
+        final_acc = float("nan")
+        epoch = start_epoch
+        try:
+            self._emit(ev.RunStarted(
+                run_dir=str(folder.path), name=cfg.name, method=cfg.method.name,
+                device=device_description(setup.device), epochs=cfg.train.epochs, start_epoch=start_epoch,
+                steps_per_epoch=len(setup.train_stream), num_classes=setup.data.num_classes,
+                class_names=setup.data.class_names, networks=tuple(method.networks),
+                source_names=tuple(method.ctx.sources.names) if method.ctx.sources else (),
+                train_size=len(setup.data.train), val_size=len(setup.data.val), time=time.time()))
+            for note in setup.data.notes:
+                self._emit(ev.LogMessage("warning", note, time.time()))
+            status = FINISHED
+            for epoch in range(start_epoch, cfg.train.epochs):
+                epoch_start = time.perf_counter()
+                train_means, global_step, completed = self._train_epoch(setup, epoch, global_step)
+                if not completed:
+                    status = STOPPED
+                    break
+                val, report = self._evaluate(setup, epoch)
+                final_acc = val["acc"]
+                is_best = final_acc > best_acc
+                if is_best:
+                    best_acc, best_epoch = final_acc, epoch
+                self._save_checkpoint(setup, epoch + 1, global_step, best_acc, best_epoch, is_best, val)
+                folder.write_eval("last", report)
+                if is_best:
+                    folder.write_eval("best", report)
+                self._emit(ev.EpochEnd(epoch=epoch, train=train_means, val=val, lr=self._current_lr(setup),
+                                       best_val_acc=best_acc, is_best=is_best,
+                                       epoch_time_s=time.perf_counter() - epoch_start, time=time.time()))
+                summary.update(epochs_completed=epoch + 1, best_val_acc=best_acc, best_epoch=best_epoch + 1,
+                               final_val_acc=final_acc, final_val=val,
+                               wall_time_s=wall_before + time.perf_counter() - started,
+                               skipped_steps=len(method.ctx.skipped_steps))
+                folder.write_summary(summary)
+                if self.stop_event.is_set():
+                    status = STOPPED if epoch + 1 < cfg.train.epochs else FINISHED
+                    break
+            wall = wall_before + time.perf_counter() - started
+            summary.update(status=status, wall_time_s=wall, finished=now_iso(), pid=None)
+            folder.write_summary(summary)
+            self._emit(ev.RunFinished(status=status, epochs_completed=summary["epochs_completed"],
+                                      best_val_acc=best_acc, final_val_acc=final_acc, wall_time_s=wall,
+                                      run_dir=str(folder.path), time=time.time()))
+        except Exception as exc:  # noqa: BLE001  the run fails; the process and the GUI live on
+            message = self._failure_sentence(exc, epoch)
+            summary.update(status=FAILED, message=message, finished=now_iso(), pid=None,
+                           wall_time_s=wall_before + time.perf_counter() - started)
+            folder.write_summary(summary)
+            self._emit(ev.RunFailed(message=message, detail=traceback.format_exc(),
+                                    epochs_completed=summary["epochs_completed"], run_dir=str(folder.path),
+                                    time=time.time()))
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+        return folder
+
+    def _failure_sentence(self, exc: BaseException, epoch: int) -> str:
+        if isinstance(exc, (TrainingFailed, UserInputError)):
+            return str(exc)
+        if isinstance(exc, torch.OutOfMemoryError):
+            return (f"the device ran out of memory in epoch {epoch + 1} with batch size "
+                    f"{self.config.train.batch_size}; try a smaller train.batch_size or turn on train.amp")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"training failed in epoch {epoch + 1}: {type(exc).__name__}{': ' + first[:300] if first else ''}"
+
+    def _base_summary(self, setup: _Setup, start_epoch: int) -> dict[str, Any]:
+        previous = self.run_folder.summary() if start_epoch else {}
+        cfg = self.config
+        summary = {
+            "status": RUNNING, "name": cfg.name, "method": cfg.method.name, "target": cfg.target.arch,
+            "dataset": cfg.data.dataset, "epochs": cfg.train.epochs, "epochs_completed": start_epoch,
+            "best_val_acc": previous.get("best_val_acc"), "best_epoch": previous.get("best_epoch"),
+            "final_val_acc": previous.get("final_val_acc"), "device": device_description(setup.device),
+            "wall_time_s": previous.get("wall_time_s", 0.0), "started": previous.get("started", now_iso()),
+            "finished": None, "message": "", "pid": os.getpid(), "host": socket.gethostname(),
+            "seed": cfg.train.seed, "num_classes": setup.data.num_classes, "train_size": len(setup.data.train),
+            "val_size": len(setup.data.val), "data_resident": setup.train_stream.resident,
+            "sources": [s.describe() for s in (setup.method.ctx.sources.sources if setup.method.ctx.sources else [])],
+            "skipped_steps": 0, "versions": library_versions(),
+        }
+        return summary
+
+    # ------------------------------------------------------------------------------- one epoch
+    def _set_lr(self, setup: _Setup, global_step: int) -> float:
+        factor = lr_factor(self.config.train, global_step, len(setup.train_stream))
+        for opt in setup.method.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+        return self.config.train.lr * factor
+
+    def _current_lr(self, setup: _Setup) -> float:
+        opt = next(iter(setup.method.optimizers.values()))
+        return float(opt.param_groups[0]["lr"])
+
+    def _train_epoch(self, setup: _Setup, epoch: int, global_step: int) -> tuple[dict[str, float], int, bool]:
+        cfg, method, device = self.config, setup.method, setup.device
+        steps = len(setup.train_stream)
+        total_steps = steps * cfg.train.epochs
+        log_every = cfg.train.log_every
+        names = method.loss_names()
+        epoch_sums = torch.zeros(len(names) + 1, device=device)  # losses..., correct
+        window = torch.zeros(len(names) + 1, device=device)
+        epoch_seen = window_seen = 0
+        window_start = time.perf_counter()
+        step_time_ema: float | None = None
+        method.train(True)
+        step = 0
+        for step, batch in enumerate(setup.train_stream.epoch(epoch), start=1):
+            if self.stop_event.is_set():
+                return {}, global_step, False
+            lr = self._set_lr(setup, global_step)
+            if self.fault_hook is not None:
+                self.fault_hook(epoch, step)
+            out = method.train_step(batch.pixels, batch.images, batch.labels, global_step)
+            global_step += 1
+            values = torch.stack([out.losses[n].float() for n in names] +
+                                 [_correct(out.logits, batch.labels).float()])
+            window += values
+            count = int(batch.labels.shape[0])
+            window_seen += count
+            if step % log_every == 0 or step == steps:
+                stats = window.tolist()  # the one host sync per log window
+                self._check_finite(stats, names, epoch, step, global_step, log_every)
+                now = time.perf_counter()
+                elapsed = max(now - window_start, 1e-9)
+                steps_in_window = (step - 1) % log_every + 1
+                per_step = elapsed / steps_in_window
+                step_time_ema = per_step if step_time_ema is None else 0.7 * step_time_ema + 0.3 * per_step
+                self._emit(ev.Progress(
+                    epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
+                    losses={n: stats[i] / steps_in_window for i, n in enumerate(names)},
+                    train_acc=stats[-1] / max(window_seen, 1), lr=lr, samples_per_s=window_seen / elapsed,
+                    eta_s=step_time_ema * (total_steps - global_step), time=time.time()))
+                epoch_sums += window
+                epoch_seen += window_seen
+                window.zero_()
+                window_seen = 0
+                window_start = time.perf_counter()
+        stats = epoch_sums.tolist()
+        means = {n: stats[i] / max(step, 1) for i, n in enumerate(names)}
+        means["acc"] = stats[-1] / max(epoch_seen, 1)
+        return means, global_step, True
+
+    def _check_finite(self, stats: list[float], names: list[str], epoch: int, step: int, global_step: int,
+                      log_every: int) -> None:
+        if self.config.train.nan_policy == "skip":
+            return
+        for i, name in enumerate(names):
+            if not math.isfinite(stats[i]):
+                bad = [n for j, n in enumerate(names) if not math.isfinite(stats[j]) and n != "loss"] or [name]
+                first = (step - 1) // log_every * log_every + 1
+                raise TrainingFailed(
+                    f"the loss became {'NaN' if math.isnan(stats[i]) else 'infinite'} in epoch {epoch + 1} between "
+                    f"steps {first} and {step} (term: {', '.join(bad)}); lower train.lr, or set "
+                    f"train.nan_policy: skip to skip such batches")
+
+    # ------------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def _evaluate(self, setup: _Setup, epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
+        method, device = setup.method, setup.device
+        classes = setup.data.num_classes
+        method.train(False)
+        names = list(method.networks)
+        loss_sum = torch.zeros(len(names), device=device)
+        top1 = torch.zeros(len(names), device=device)
+        top5 = torch.zeros(len(names), device=device)
+        confusion = torch.zeros(len(names), classes * classes, device=device, dtype=torch.long)
+        seen = 0
+        for batch in setup.val_stream.epoch(0):
+            logits_by_net = method.predict(batch.images)
+            n = batch.labels.shape[0]
+            seen += n
+            for i, name in enumerate(names):
+                logits = logits_by_net[name]
+                loss_sum[i] += target_loss(logits, batch.labels) * n
+                top1[i] += _correct(logits, batch.labels)
+                if classes >= 5:
+                    k5 = logits.topk(5, dim=1).indices
+                    top5[i] += (k5 == batch.labels[:, None]).any(dim=1).sum()
+                pred = logits.argmax(dim=1)
+                confusion[i] += torch.bincount(batch.labels * classes + pred, minlength=classes * classes)
+        seen = max(seen, 1)
+        loss_l, top1_l, top5_l = (loss_sum / seen).tolist(), (top1 / seen).tolist(), (top5 / seen).tolist()
+        matrices = confusion.view(len(names), classes, classes).tolist()
+        primary = names.index(method.primary) if method.primary in names else 0
+        val = {"loss": loss_l[primary], "acc": top1_l[primary]}
+        if classes >= 5:
+            val["top5"] = top5_l[primary]
+        if len(names) > 1:
+            for i, name in enumerate(names):
+                val[f"{name}/acc"] = top1_l[i]
+                val[f"{name}/loss"] = loss_l[i]
+        matrix = matrices[primary]
+        per_class = [row[c] / max(sum(row), 1) for c, row in enumerate(matrix)]
+        report = {"epoch": epoch + 1, "acc": val["acc"], "top5": val.get("top5"), "loss": val["loss"],
+                  "per_class_acc": per_class, "confusion": matrix, "class_names": list(setup.data.class_names),
+                  "network": names[primary]}
+        return val, report
+
+    # ------------------------------------------------------------------------------- checkpoints
+    def _checkpoint_meta(self, setup: _Setup, val: dict[str, float]) -> dict[str, Any]:
+        data, method = setup.data, setup.method
+        networks = method.network_archs()
+        accs = {name: val.get(f"{name}/acc", val["acc"]) for name in networks}
+        export = method.export_network(accs)
+        return {"arch": networks[export], "num_classes": data.num_classes, "class_names": list(data.class_names),
+                "input_size": data.image_size, "mean": list(data.mean), "std": list(data.std),
+                "method": self.config.method.name, "export_network": export,
+                "networks": {name: {"arch": arch} for name, arch in networks.items()},
+                "sources": [s.describe() for s in (method.ctx.sources.sources if method.ctx.sources else [])],
+                "val": val, "multi_label": data.multi_label}
+
+    def _save_checkpoint(self, setup: _Setup, epochs_done: int, global_step: int, best_acc: float,
+                         best_epoch: int, is_best: bool, val: dict[str, float]) -> None:
+        state = setup.method.state_dict()
+        state.update({
+            "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epochs_done, "global_step": global_step,
+            "best_val_acc": best_acc, "best_epoch": best_epoch,
+            "scaler": setup.method.ctx.scaler.state_dict() if setup.method.ctx.scaler is not None else None,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if setup.device.type == "cuda" else []},
+            "preset": dumps_preset(self.config), "meta": self._checkpoint_meta(setup, val),
+        })
+        folder = self.run_folder
+        last = folder.checkpoint_path("last")
+        atomic_write_with(last, lambda tmp: torch.save(state, tmp))
+        if is_best:
+            atomic_write_with(folder.checkpoint_path("best"), lambda tmp: shutil.copyfile(last, tmp))
+
+    def _load_resume_state(self, setup: _Setup) -> dict[str, Any] | None:
+        path = self.run_folder.checkpoint_path("last")
+        if not path.is_file():
+            return None  # failed or stopped before the first epoch ended: start over in the same folder
+        try:
+            state = torch.load(path, map_location=setup.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise UserInputError(f"the last checkpoint of run {self.run_folder.path.name} cannot be read "
+                                 f"({type(exc).__name__}); it cannot be resumed") from None
+        setup.method.load_state_dict(state)
+        if state.get("scaler") is not None and setup.method.ctx.scaler is not None:
+            setup.method.ctx.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if setup.device.type == "cuda" and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        return state
+
+    def _trim_metrics(self, start_epoch: int) -> None:
+        """Drop what a previous attempt logged after its last checkpoint, so the curves of a
+        resumed run have no duplicate stretch."""
+        folder = self.run_folder
+        if not folder.metrics_path.exists():
+            return
+        kept = []
+        for line in folder.metrics_path.read_text(encoding="utf-8").splitlines(keepends=True):
+            event = ev.from_json(line) if line.endswith("\n") else None
+            if event is None:
+                continue
+            if isinstance(event, (ev.Progress, ev.EpochEnd)) and event.epoch >= start_epoch:
+                continue
+            if isinstance(event, (ev.RunFinished, ev.RunFailed)):
+                continue
+            kept.append(line)
+        atomic_write_text(folder.metrics_path, "".join(kept))
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    if labels.dim() == 2:  # multi-label: fraction of correct 0/1 decisions, per sample
+        return ((logits > 0) == (labels > 0.5)).float().mean(dim=1).sum()
+    return (logits.argmax(dim=1) == labels).sum()
+
+
+def train(config: ExperimentConfig, runs_root: str | os.PathLike | None = None,
+          on_event: ev.EventHandler | None = None, stop_event: threading.Event | None = None) -> RunFolder:
+    return Trainer(config, runs_root, on_event, stop_event).run()
