@@ -8,6 +8,21 @@ from pathlib import Path
 from typing import Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once: os.umask is process-wide, so reading it later could race other threads
+
+
+def _publishable(tmp: str | os.PathLike) -> None:
+    """mkstemp creates files readable by the owner only; give the final file the
+    permissions a plain ``open()`` would have."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -21,6 +36,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        _publishable(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -39,6 +55,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) ->
         write(Path(tmp))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        _publishable(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 training failed (or was stopped), 2 bad input (one line
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
@@ -169,13 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.set_defaults(func=cmd_runs)
 
-    for register in EXTRA_COMMANDS:
-        register(sub)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register_commands(sub)
     return parser
 
 
-# Other modules add subcommands here (compare, export, predict) without growing this file.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+# Modules that add subcommands (compare, export, predict, ...) through a
+# ``register_commands(subparsers)`` function, so this file does not grow with each.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

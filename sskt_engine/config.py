@@ -177,12 +177,13 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _NAME_RE = re.compile(r"^[\w .+-]{1,80}$")
 
 
-def _line_map(text: str) -> dict[tuple, int]:
-    """Map key paths to 1-based line numbers using the node tree (no objects are built)."""
+def _line_map(text: str, source: str | None = None) -> dict[tuple, int]:
+    """Map key paths to 1-based line numbers using the node tree (no objects are built).
+    A key given twice in one mapping is refused: YAML would silently keep the last one."""
     lines: dict[tuple, int] = {}
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return lines
 
     def walk(node: yaml.Node, path: tuple, depth: int) -> None:
@@ -190,8 +191,13 @@ def _line_map(text: str) -> dict[tuple, int]:
             return
         lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
+            seen: set = set()
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is not None and key in seen:
+                    raise PresetError(_dotted(path + (key,)), "is given twice; remove one",
+                                      key_node.start_mark.line + 1, source)
+                seen.add(key)
                 lines[path + (key,)] = key_node.start_mark.line + 1
                 walk(value_node, path + (key,), depth + 1)
                 lines[path + (key,)] = key_node.start_mark.line + 1
@@ -462,7 +468,7 @@ def loads_preset(text: str, *, source: str | None = None, overrides: Iterable[st
         raise PresetError("", f"not valid YAML: {problem}", mark.line + 1 if mark else None, source) from None
     except RecursionError:
         raise PresetError("", "the document is nested too deeply", None, source) from None
-    return from_dict(raw, lines=_line_map(text), source=source, overrides=overrides)
+    return from_dict(raw, lines=_line_map(text, source), source=source, overrides=overrides)
 
 
 def load_preset(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentConfig:

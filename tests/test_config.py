@@ -77,8 +77,10 @@ def test_defaults_are_the_papers_recipe():
     ("schema_version: 99\n", "schema_version", 1, "newer SSKT Studio"),
 ])
 def test_bad_values_name_key_line_and_reason(text, path, line, words):
-    if "sources" not in text and "method:\n  name: sskt\n" not in text:
+    if "sources" not in text and "method:" not in text:
         text += "method:\n  name: supervised\n"
+    elif "sources" not in text and "name: sskt" not in text:
+        text += "  name: supervised\n"  # the method block is the document's last
     with pytest.raises(PresetError) as info:
         loads_preset(text, source="bad.yaml")
     err = info.value
@@ -87,6 +89,12 @@ def test_bad_values_name_key_line_and_reason(text, path, line, words):
         assert err.line == line
     assert words in str(err)
     assert str(err).startswith("bad.yaml: ")
+
+
+def test_duplicate_keys_are_refused_not_silently_overridden():
+    with pytest.raises(PresetError) as info:
+        loads_preset("train:\n  lr: 0.1\n  epochs: 3\n  lr: 0.2\n")
+    assert info.value.path == "train.lr" and info.value.line == 4 and "twice" in str(info.value)
 
 
 def test_invalid_yaml_reports_line():

@@ -17,7 +17,8 @@ from PIL import Image
 from sskt_engine.config import DataConfig
 from sskt_engine.data import DATASETS, FileImageSet, ImageSet, load_dataset
 from sskt_engine.data import image_folder
-from sskt_engine.data.batches import PAD, BatchStream, choose_resident, crop_flip_gather, epoch_plan
+from sskt_engine.data.batches import (PAD, BatchStream, choose_resident, crop_flip_gather, epoch_plan,
+                                      make_streams)
 from sskt_engine.data.cifar import safe_unpickle
 from sskt_engine.data.preview import preview_samples
 from sskt_engine.data.splits import per_class_subset, stratified_holdout
@@ -276,10 +277,11 @@ def test_image_folder_decodes_resizes_and_skips_unreadable_files(tmp_path):
 
 
 def test_image_folder_without_val_gets_ten_percent_by_default(tmp_path):
-    write_image_folder(tmp_path, per_class=10)
+    write_image_folder(tmp_path, per_class=22)  # 66 files: decoded by the thread pool
     splits = load_dataset(_cfg(dataset="imagefolder", root=str(tmp_path), image_size=8), seed=0)
-    assert len(splits.val) == 3 and len(splits.train) == 27
-    assert sorted(splits.val.labels.tolist()) == [0, 1, 2]
+    assert len(splits.val) == 6 and len(splits.train) == 60
+    assert sorted(splits.val.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    assert (splits.train.images[splits.train.labels == 1][:, 2] >= 245).all()  # moth is blue
     assert any("held out 10%" in note for note in splits.notes)
 
 
@@ -437,6 +439,15 @@ def test_len_with_and_without_drop_last():
     assert len(dropped) == 2 and [len(b) for b in dropped.epoch(0)] == [4, 4]
     assert len(_stream(data, resident="off", drop_last=True)) == 2
     assert [len(b) for b in _stream(data, resident="off", drop_last=True).epoch(0)] == [4, 4]
+
+
+def test_make_streams_builds_a_shuffled_train_and_an_ordered_val_stream(tmp_path):
+    write_cifar10(tmp_path)
+    cfg = _cfg(dataset="cifar10", root=str(tmp_path), augment=False, device_resident="off")
+    train, val = make_streams(load_dataset(cfg, seed=0), cfg, batch_size=32, device="cpu", seed=0)
+    assert not train.resident and (train.shuffle, train.augment) == (True, False)
+    assert (val.shuffle, val.augment, len(val)) == (False, False, 1)
+    assert len(train) == 4 and next(iter(val.epoch(0))).labels.tolist() == list(range(10))
 
 
 def test_auto_residency_and_epoch_plan():

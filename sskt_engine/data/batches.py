@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import DataConfig
 from ..errors import DataError
 from . import DatasetSplits, FileImageSet, ImageSet
-from .splits import derive_seed, seeded_generator
+from .splits import seeded_generator
 
 PAD = 4
 CPU_RESIDENT_LIMIT_BYTES = 4 * 1024**3
@@ -267,5 +267,5 @@ def make_streams(splits: DatasetSplits, cfg: DataConfig, *, batch_size: int, dev
     common = dict(batch_size=batch_size, mean=splits.mean, std=splits.std, device=device,
                   resident=cfg.device_resident, num_workers=cfg.num_workers)
     train = BatchStream(splits.train, shuffle=True, augment=cfg.augment, seed=seed, **common)
-    val = BatchStream(splits.val, shuffle=False, augment=False, seed=derive_seed(seed, "val") % 2**31, **common)
+    val = BatchStream(splits.val, shuffle=False, augment=False, seed=seed, **common)
     return train, val

@@ -171,13 +171,23 @@ def _check_classes_left(listing_labels: Iterable[int], before: Iterable[int], cl
 
 def decode_split(listing: FolderListing, size: int, class_names: Sequence[str],
                  folder: Path) -> tuple[ImageSet, list[str]]:
-    """Decode every file into one uint8 tensor; unreadable files are dropped and returned."""
-    arrays = _parallel_map(lambda p: _decode(p, size), listing.paths)
-    keep = [i for i, a in enumerate(arrays) if a is not None]
-    bad = [listing.paths[i] for i, a in enumerate(arrays) if a is None]
-    images = np.empty((len(keep), 3, size, size), dtype=np.uint8)
-    for row, i in enumerate(keep):
-        images[row] = arrays[i]
+    """Decode every file into one uint8 tensor; unreadable files are dropped and returned.
+    Each decoded image is written straight into the final array, so peak memory is the
+    dataset itself, not twice it."""
+    images = np.empty((len(listing.paths), 3, size, size), dtype=np.uint8)
+
+    def decode_into(row: int) -> bool:
+        array = _decode(listing.paths[row], size)
+        if array is None:
+            return False
+        images[row] = array
+        return True
+
+    ok = _parallel_map(decode_into, range(len(listing.paths)))
+    keep = [i for i, good in enumerate(ok) if good]
+    bad = [listing.paths[i] for i, good in enumerate(ok) if not good]
+    if bad:
+        images = images[keep]
     labels = [listing.labels[i] for i in keep]
     _check_classes_left(labels, listing.labels, class_names, folder)
     return ImageSet(torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64)), bad
