@@ -105,15 +105,55 @@ def _run_trainer(make_trainer: Callable[[threading.Event, ev.EventHandler], obje
     _install_stop_signals(stop)
     trainer = make_trainer(stop, TerminalProgress())
     folder = trainer.run()
+    if folder is None:  # a non-zero rank of a distributed run: rank 0 reports
+        return EXIT_OK
     status = folder.summary().get("status")
     print(f"run: {folder.path}", flush=True)
     return EXIT_OK if status == FINISHED else EXIT_FAILED
+
+
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """Re-launch this command under torchrun with ``nproc`` processes on this machine.
+    Ctrl+C / SIGTERM reach torchrun, which passes them to every rank (each stops cleanly)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "sskt_engine.cli", *argv]
+    child = subprocess.Popen(command)
+
+    def forward(signum, frame):
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return child.wait()
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item == "--nproc":
+            skip = True
+            continue
+        if item.startswith("--nproc="):
+            continue
+        out.append(item)
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_preset
     from .trainer import Trainer
 
+    if args.nproc > 1:
+        config = load_preset(args.preset, list(args.set or []))  # bad input: one sentence now, not N times
+        if config.train.batch_size % args.nproc:
+            raise UserInputError(f"train.batch_size ({config.train.batch_size}) must divide evenly over "
+                                 f"{args.nproc} processes")
+        return _torchrun(args.nproc, _without_nproc(list(args.argv)))
     overrides = list(args.set or [])
     if args.device:
         overrides.append(f"train.device={args.device}")
@@ -159,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", help="runs folder (default: $SSKT_RUNS_DIR or the user data folder)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--name", help="experiment name (used in the run folder's name)")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (via torchrun; "
+                   "one per GPU, or CPU processes with gloo)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
@@ -177,12 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add subcommands (compare, export, predict, ...) through a
 # ``register_commands(subparsers)`` function, so this file does not grow with each.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("sskt_engine.export_cli", "sskt_engine.study")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except UserInputError as exc:

@@ -133,6 +133,28 @@ class MethodConfig:
     transfer_width: int = option(0, "Width of the transfer module's branches; 0 picks 64 for small backbones "
                                  "and 1000 for ImageNet-sized ones, as in the paper.", min=0, max=4096,
                                  methods=("sskt",))
+    teacher: int = option(0, "Which source is the teacher (0 = the first); its classes must be the target's "
+                          "classes.", min=0, max=1000, methods=("kd",))
+    kd_lambda: float = option(0.9, "Weight of the distillation term; the label loss gets 1 - lambda.", min=0.0,
+                              max=1.0, methods=("kd",), label="KD lambda")
+    kd_temperature: float = option(4.0, "Softmax temperature of teacher and student in the distillation term.",
+                                   above=0.0, max=100.0, methods=("kd",), label="KD temperature")
+    peers: int = option(2, "Number of networks trained together, each learning from the others.", min=2, max=16,
+                        methods=("dml",))
+    peer_archs: tuple[str, ...] = option((), "Architecture of each peer, one per peer; empty: every peer is the "
+                                         "target architecture.", choices=_architecture_names, methods=("dml",),
+                                         label="peer architectures")
+    psi: int = option(5, "Auxiliary sub-classes per primary class (the auxiliary head has classes x psi outputs).",
+                      min=1, max=100, methods=("maxl",))
+    maxl_generator_arch: str = option("", "Architecture of the label-generator network; empty: the target "
+                                      "architecture (the MAXL paper used the same network for both).",
+                                      methods=("maxl",), label="generator architecture")
+    maxl_generator_lr: float = option(1e-3, "Learning rate of the label generator (the MAXL code used 1e-3); "
+                                      "it follows the same schedule as the target's.", above=0.0, max=100.0,
+                                      methods=("maxl",), label="generator lr")
+    maxl_entropy_weight: float = option(0.2, "Weight of the entropy regularizer that keeps the generated "
+                                        "labels spread over all sub-classes.", min=0.0, max=100.0,
+                                        methods=("maxl",), label="entropy weight")
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,14 @@ def soft_focal(student_logits: torch.Tensor, teacher_logits: torch.Tensor, gamma
     return -(target * (1.0 - log_p.exp()).pow(gamma) * log_p).sum(dim=1).mean()
 
 
+def _upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half precision (AMP) to float32 for the loss; float32 and float64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def focal_with_targets(logits: torch.Tensor, target_probs: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Focal loss against given probabilities (hard labels as one-hot, or MAXL's generated labels)."""
-    log_p = F.log_softmax(logits.float(), dim=1)
+    log_p = F.log_softmax(_upcast(logits), dim=1)
     return -(target_probs * (1.0 - log_p.exp()).pow(gamma) * log_p).sum(dim=1).mean()
 
 
@@ -57,3 +62,81 @@ def target_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if labels.dim() == 2:
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
     return F.cross_entropy(logits.float(), labels)
+
+
+# ----------------------------------------------------------------------------- baselines (KD, DML, MAXL)
+
+def binary_kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Multi-label distillation: ``T^2 * mean_(batch, classes) KL(Bern(sigmoid(t/T)) || Bern(sigmoid(z/T)))``.
+
+    Each class is its own two-way distribution; the mean over classes matches the reduction of
+    the multi-label target loss (BCE-with-logits), so ``lam`` weighs like terms."""
+    t = temperature
+    s, z = _upcast(teacher_logits) / t, _upcast(student_logits) / t
+    p = torch.sigmoid(s)
+    # KL(p || q) = p (log p - log q) + (1 - p)(log(1 - p) - log(1 - q)), in log-sigmoid form for stability
+    kl = p * (F.logsigmoid(s) - F.logsigmoid(z)) + (1 - p) * (F.logsigmoid(-s) - F.logsigmoid(-z))
+    return kl.mean() * (t * t)
+
+
+def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
+                    multi_label: bool = False) -> torch.Tensor:
+    """``kd_kl`` for single-label data, ``binary_kd_kl`` for multi-label data."""
+    if multi_label:
+        return binary_kd_kl(student_logits, teacher_logits, temperature)
+    return kd_kl(student_logits, teacher_logits, temperature)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, lam: float,
+            temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hinton et al. 2015: ``(1 - lam) * CE(z, y) + lam * T^2 * KL(softmax(t/T) || softmax(z/T))``.
+
+    Returns (total, target term, distillation term); multi-label labels ([N, C]) use BCE and
+    the per-class Bernoulli KL."""
+    target = target_loss(student_logits, labels)
+    distill = distillation_kl(student_logits, teacher_logits.detach(), temperature, labels.dim() == 2)
+    return (1.0 - lam) * target + lam * distill, target, distill
+
+
+def dml_losses(logits: list[torch.Tensor], labels: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Zhang et al. 2018: for every peer k, ``(CE(z_k, y), 1/(K-1) * sum_{j != k} KL(p_j || p_k))``,
+    the other peers' probabilities detached, no temperature, KL with batch-mean reduction
+    (per-class Bernoulli KL for multi-label data)."""
+    k = len(logits)
+    if k < 2:
+        raise ValueError("DML needs at least two peers")
+    multi_label = labels.dim() == 2
+    out = []
+    for i, z in enumerate(logits):
+        mimic = sum(distillation_kl(z, other.detach(), 1.0, multi_label) for j, other in enumerate(logits) if j != i)
+        out.append((target_loss(z, labels), mimic / (k - 1)))
+    return out
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss against class indices: ``mean_batch( -(1 - p_y)^gamma * log p_y )``."""
+    one_hot = F.one_hot(labels, logits.shape[1]).to(_upcast(logits).dtype)
+    return focal_with_targets(logits, one_hot, gamma)
+
+
+def subclass_mask(labels: torch.Tensor, num_classes: int, psi: int) -> torch.Tensor:
+    """Boolean [N, C * psi]: True on the psi auxiliary sub-classes ``[y*psi, (y+1)*psi)`` of each label."""
+    owner = torch.arange(num_classes * psi, device=labels.device) // psi
+    return owner[None, :] == labels[:, None]
+
+
+def masked_subclass_softmax(logits: torch.Tensor, labels: torch.Tensor, psi: int) -> torch.Tensor:
+    """MAXL's auxiliary labels: a softmax over the psi sub-classes of the ground-truth class,
+    exactly zero elsewhere. (The authors multiply ``exp`` by a 0/1 mask with 1e-8 for the
+    zeros; masking with -inf is the same distribution without the overflow risk.)"""
+    x = _upcast(logits)
+    mask = subclass_mask(labels, x.shape[1] // psi, psi)
+    return x.masked_fill(~mask, float("-inf")).softmax(dim=1)
+
+
+def batch_negative_entropy(probs: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
+    """``sum_c pbar_c * log(pbar_c + eps)`` of the batch-mean distribution ``pbar``: MAXL's
+    regularizer, lowest when the generated labels use every sub-class equally. (``eps`` as
+    in the authors' code keeps the gradient finite for sub-classes no sample uses.)"""
+    mean = probs.mean(dim=0)
+    return (mean * torch.log(mean + eps)).sum()

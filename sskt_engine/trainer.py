@@ -29,6 +29,7 @@ from .config import ExperimentConfig, dumps_preset
 from .data import DatasetSplits, load_dataset
 from .data.batches import BatchStream
 from .device import device_description, resolve_device
+from .distributed import DistContext
 from .errors import TrainingFailed, UserInputError
 from .losses import target_loss
 from .methods import METHODS
@@ -80,6 +81,7 @@ class Trainer:
         self.stop_event = stop_event or threading.Event()
         self.run_folder = run_folder  # set for a resume: train on in this folder
         self._log: MetricsLog | None = None
+        self.dist = DistContext.from_env()  # several ranks when started by torchrun
         self.fault_hook: Callable[[int, int], None] | None = None  # tests inject failures here
 
     @classmethod
@@ -97,7 +99,11 @@ class Trainer:
     # ------------------------------------------------------------------------------- setup
     def _setup(self) -> _Setup:
         cfg = self.config
-        device = resolve_device(cfg.train.device)
+        device = self.dist.device_for(resolve_device(cfg.train.device))
+        world = self.dist.world
+        if cfg.train.batch_size % world:
+            raise UserInputError(f"train.batch_size ({cfg.train.batch_size}) must divide evenly over {world} processes")
+        self.dist.init(device)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         data = load_dataset(cfg.data, cfg.train.seed)
         sources = [build_source(s, device) for s in cfg.sources]
@@ -106,20 +112,24 @@ class Trainer:
         ensemble = SourceEnsemble(sources).to(device) if sources else None
         scaler = torch.amp.GradScaler("cuda") if cfg.train.amp and device.type == "cuda" else None
         ctx = MethodContext(cfg, data.num_classes, data.class_names, data.image_size, device, ensemble,
-                            data.multi_label, scaler)
+                            data.multi_label, scaler, dist=self.dist)
         torch.manual_seed(cfg.train.seed)  # network initialisation depends on the seed only
         method = METHODS.get(cfg.method.name)(ctx)
-        train_stream = BatchStream(data.train, batch_size=cfg.train.batch_size, shuffle=True,
+        self.dist.broadcast_parameters(method.networks.values())
+        shard = (self.dist.rank, world)
+        train_stream = BatchStream(data.train, batch_size=cfg.train.batch_size // world, shuffle=True,
                                    augment=cfg.data.augment, mean=data.mean, std=data.std, device=device,
                                    seed=cfg.train.seed, drop_last=len(data.train) > cfg.train.batch_size,
-                                   resident=cfg.data.device_resident, num_workers=cfg.data.num_workers)
+                                   resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
         val_stream = BatchStream(data.val, batch_size=max(cfg.train.batch_size, 256), shuffle=False, augment=False,
                                  mean=data.mean, std=data.std, device=device, seed=cfg.train.seed,
-                                 resident=cfg.data.device_resident, num_workers=cfg.data.num_workers)
+                                 resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
         return _Setup(device, data, method, train_stream, val_stream)
 
     # ------------------------------------------------------------------------------- events
     def _emit(self, event: ev.Event) -> None:
+        if not self.dist.is_main:  # rank 0 speaks for the whole group
+            return
         if self._log is not None:
             self._log(event)
         if self.on_event is not None:
@@ -129,21 +139,30 @@ class Trainer:
                 traceback.print_exc()
 
     # ------------------------------------------------------------------------------- run
-    def run(self) -> RunFolder:
+    def run(self) -> RunFolder | None:
+        """Train; returns the run folder (None on the non-zero ranks of a distributed run)."""
+        try:
+            return self._run()
+        finally:
+            self.dist.shutdown()
+
+    def _run(self) -> RunFolder | None:
         setup = self._setup()  # raises UserInputError on bad input, before any folder exists
         cfg, method = self.config, setup.method
         start_epoch, best_acc, best_epoch, wall_before, global_step = 0, -1.0, -1, 0.0, 0
+        main = self.dist.is_main
         if self.run_folder is None:
-            self.run_folder = RunFolder.create(self.runs_root, cfg)
+            self.run_folder = RunFolder.create(self.runs_root, cfg) if main else None
         else:
             state = self._load_resume_state(setup)
             if state is not None:
                 start_epoch, best_acc, best_epoch, global_step = (state["epoch"], state["best_val_acc"],
                                                                   state["best_epoch"], state["global_step"])
             wall_before = float(self.run_folder.summary().get("wall_time_s", 0.0))
-            self._trim_metrics(start_epoch)
-        folder = self.run_folder
-        self._log = MetricsLog(folder)
+            if main:
+                self._trim_metrics(start_epoch)
+        folder = self.run_folder if main else _NoFolder()
+        self._log = MetricsLog(folder) if main else None
         started = time.perf_counter()
         summary = self._base_summary(setup, start_epoch)
         folder.write_summary(summary)
@@ -183,7 +202,7 @@ class Trainer:
                                wall_time_s=wall_before + time.perf_counter() - started,
                                skipped_steps=len(method.ctx.skipped_steps))
                 folder.write_summary(summary)
-                if self.stop_event.is_set():
+                if self.dist.any(self.stop_event.is_set(), setup.device):
                     status = STOPPED if epoch + 1 < cfg.train.epochs else FINISHED
                     break
             wall = wall_before + time.perf_counter() - started
@@ -204,7 +223,7 @@ class Trainer:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-        return folder
+        return self.run_folder if main else None
 
     def _failure_sentence(self, exc: BaseException, epoch: int) -> str:
         if isinstance(exc, (TrainingFailed, UserInputError)):
@@ -216,7 +235,7 @@ class Trainer:
         return f"training failed in epoch {epoch + 1}: {type(exc).__name__}{': ' + first[:300] if first else ''}"
 
     def _base_summary(self, setup: _Setup, start_epoch: int) -> dict[str, Any]:
-        previous = self.run_folder.summary() if start_epoch else {}
+        previous = self.run_folder.summary() if start_epoch and self.run_folder else {}
         cfg = self.config
         summary = {
             "status": RUNNING, "name": cfg.name, "method": cfg.method.name, "target": cfg.target.arch,
@@ -228,7 +247,7 @@ class Trainer:
             "seed": cfg.train.seed, "num_classes": setup.data.num_classes, "train_size": len(setup.data.train),
             "val_size": len(setup.data.val), "data_resident": setup.train_stream.resident,
             "sources": [s.describe() for s in (setup.method.ctx.sources.sources if setup.method.ctx.sources else [])],
-            "skipped_steps": 0, "versions": library_versions(),
+            "skipped_steps": 0, "versions": library_versions(), "processes": self.dist.world,
         }
         return summary
 
@@ -250,15 +269,17 @@ class Trainer:
         total_steps = steps * cfg.train.epochs
         log_every = cfg.train.log_every
         names = method.loss_names()
-        epoch_sums = torch.zeros(len(names) + 1, device=device)  # losses..., correct
-        window = torch.zeros(len(names) + 1, device=device)
-        epoch_seen = window_seen = 0
+        # running sums on the device: losses..., correct, samples; read back once per window
+        epoch_sums = torch.zeros(len(names) + 2, device=device)
+        window = torch.zeros(len(names) + 2, device=device)
+        world = self.dist.world
         window_start = time.perf_counter()
         step_time_ema: float | None = None
         method.train(True)
         step = 0
         for step, batch in enumerate(setup.train_stream.epoch(epoch), start=1):
-            if self.stop_event.is_set():
+            # all ranks must agree on the step they stop at, or the others wait forever
+            if self.dist.any(self.stop_event.is_set(), device):
                 return {}, global_step, False
             lr = self._set_lr(setup, global_step)
             if self.fault_hook is not None:
@@ -266,31 +287,31 @@ class Trainer:
             out = method.train_step(batch.pixels, batch.images, batch.labels, global_step)
             global_step += 1
             values = torch.stack([out.losses[n].float() for n in names] +
-                                 [_correct(out.logits, batch.labels).float()])
+                                 [_correct(out.logits, batch.labels).float(),
+                                  torch.tensor(float(batch.labels.shape[0]), device=device)])
             window += values
-            count = int(batch.labels.shape[0])
-            window_seen += count
             if step % log_every == 0 or step == steps:
+                self.dist.sum_(window)
+                window[: len(names)] /= world  # losses: mean over ranks; counts: totals
                 stats = window.tolist()  # the one host sync per log window
                 self._check_finite(stats, names, epoch, step, global_step, log_every)
                 now = time.perf_counter()
                 elapsed = max(now - window_start, 1e-9)
+                window_seen = stats[-1]
                 steps_in_window = (step - 1) % log_every + 1
                 per_step = elapsed / steps_in_window
                 step_time_ema = per_step if step_time_ema is None else 0.7 * step_time_ema + 0.3 * per_step
                 self._emit(ev.Progress(
                     epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
                     losses={n: stats[i] / steps_in_window for i, n in enumerate(names)},
-                    train_acc=stats[-1] / max(window_seen, 1), lr=lr, samples_per_s=window_seen / elapsed,
+                    train_acc=stats[-2] / max(window_seen, 1), lr=lr, samples_per_s=window_seen / elapsed,
                     eta_s=step_time_ema * (total_steps - global_step), time=time.time()))
                 epoch_sums += window
-                epoch_seen += window_seen
                 window.zero_()
-                window_seen = 0
                 window_start = time.perf_counter()
         stats = epoch_sums.tolist()
         means = {n: stats[i] / max(step, 1) for i, n in enumerate(names)}
-        means["acc"] = stats[-1] / max(epoch_seen, 1)
+        means["acc"] = stats[-2] / max(stats[-1], 1)
         return means, global_step, True
 
     def _check_finite(self, stats: list[float], names: list[str], epoch: int, step: int, global_step: int,
@@ -317,11 +338,11 @@ class Trainer:
         top1 = torch.zeros(len(names), device=device)
         top5 = torch.zeros(len(names), device=device)
         confusion = torch.zeros(len(names), classes * classes, device=device, dtype=torch.long)
-        seen = 0
+        seen_t = torch.zeros(1, device=device)
         for batch in setup.val_stream.epoch(0):
             logits_by_net = method.predict(batch.images)
             n = batch.labels.shape[0]
-            seen += n
+            seen_t += n
             for i, name in enumerate(names):
                 logits = logits_by_net[name]
                 loss_sum[i] += target_loss(logits, batch.labels) * n
@@ -331,7 +352,9 @@ class Trainer:
                     top5[i] += (k5 == batch.labels[:, None]).any(dim=1).sum()
                 pred = logits.argmax(dim=1)
                 confusion[i] += torch.bincount(batch.labels * classes + pred, minlength=classes * classes)
-        seen = max(seen, 1)
+        for tensor in (loss_sum, top1, top5, confusion, seen_t):  # each rank saw its share of the set
+            self.dist.sum_(tensor)
+        seen = max(int(seen_t.item()), 1)
         loss_l, top1_l, top5_l = (loss_sum / seen).tolist(), (top1 / seen).tolist(), (top5 / seen).tolist()
         matrices = confusion.view(len(names), classes, classes).tolist()
         primary = names.index(method.primary) if method.primary in names else 0
@@ -373,6 +396,8 @@ class Trainer:
                     "cuda": torch.cuda.get_rng_state_all() if setup.device.type == "cuda" else []},
             "preset": dumps_preset(self.config), "meta": self._checkpoint_meta(setup, val),
         })
+        if not self.dist.is_main:
+            return
         folder = self.run_folder
         last = folder.checkpoint_path("last")
         atomic_write_with(last, lambda tmp: torch.save(state, tmp))
@@ -413,6 +438,18 @@ class Trainer:
                 continue
             kept.append(line)
         atomic_write_text(folder.metrics_path, "".join(kept))
+
+
+class _NoFolder:
+    """What the non-zero ranks of a distributed run write to: nothing."""
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        pass
+
+    def write_eval(self, which: str, report: dict[str, Any]) -> None:
+        pass
+
+    path = Path("")
 
 
 def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -184,7 +184,10 @@ class BatchStream:
 
     def __init__(self, dataset: ImageSet | FileImageSet, *, batch_size: int, shuffle: bool, augment: bool,
                  mean: Sequence[float], std: Sequence[float], device: torch.device | str, seed: int,
-                 drop_last: bool = False, resident: str = "auto", num_workers: int = 0):
+                 drop_last: bool = False, resident: str = "auto", num_workers: int = 0,
+                 shard: tuple[int, int] = (0, 1)):
+        """``shard=(rank, world)``: this process's share of every epoch in distributed
+        training; all ranks draw the same plan and take every world-th sample of it."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.dataset = dataset
@@ -195,6 +198,7 @@ class BatchStream:
         self.seed = seed
         self.drop_last = drop_last
         self.num_workers = num_workers
+        self.rank, self.world = shard
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._resident = choose_resident(dataset, self.device, resident)
@@ -215,14 +219,25 @@ class BatchStream:
         """True when batches are gathered from a copy of the set on the device."""
         return self._resident
 
-    def __len__(self) -> int:
+    def _shard_size(self) -> int:
         n = len(self.dataset)
+        if self.world == 1:
+            return n
+        if self.drop_last:  # equal shares, so every rank takes the same number of steps
+            return n // self.world
+        return len(range(self.rank, n, self.world))
+
+    def __len__(self) -> int:
+        n = self._shard_size()
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """The batches of epoch ``epoch``: the same for the same (seed, epoch), always."""
         plan = epoch_plan(len(self.dataset), seed=self.seed, epoch=epoch, shuffle=self.shuffle,
                           augment=self.augment)
+        if self.world > 1:
+            order = plan.order[: self.world * self._shard_size()] if self.drop_last else plan.order
+            plan = EpochPlan(order[self.rank::self.world].contiguous(), plan.tops, plan.lefts, plan.flips)
         if self._resident:
             return self._resident_batches(plan)
         return self._loader_batches(plan, epoch)

@@ -200,41 +200,92 @@ def _glyph_alpha(rng: np.random.Generator, shape_ids: np.ndarray, size_range: tu
     return alpha
 
 
+_GRID = np.arange(IMAGE_SIZE, dtype=np.float32) + 0.5
+
+
+def _grating(rng: np.random.Generator, n: int, freq: tuple[float, float]) -> np.ndarray:
+    """A sinusoidal grating [n, H, W] in -1..1 at a random orientation, frequency and phase."""
+    ang = rng.uniform(0, np.pi, n).astype(np.float32)[:, None, None]
+    f = rng.uniform(*freq, n).astype(np.float32)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None]
+    g = _GRID
+    return np.sin(f * (np.cos(ang) * g[None, None, :] + np.sin(ang) * g[None, :, None]) + phase)
+
+
+def _ramp(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A linear gradient [n, H, W] in -0.5..0.5 at a random angle."""
+    ang = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None]
+    g = _GRID / IMAGE_SIZE - 0.5
+    return np.cos(ang) * g[None, None, :] + np.sin(ang) * g[None, :, None]
+
+
+def _blobs(rng: np.random.Generator, n: int, count: int = 3) -> np.ndarray:
+    """A sum of ``count`` soft Gaussian bumps of either sign [n, H, W], roughly in -1..1."""
+    out = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    g = _GRID
+    for _ in range(count):
+        cx = rng.uniform(0, IMAGE_SIZE, n).astype(np.float32)[:, None, None]
+        cy = rng.uniform(0, IMAGE_SIZE, n).astype(np.float32)[:, None, None]
+        sigma = rng.uniform(4, 10, n).astype(np.float32)[:, None, None]
+        amp = rng.uniform(-1, 1, n).astype(np.float32)[:, None, None]
+        out += amp * np.exp(-((g[None, None, :] - cx) ** 2 + (g[None, :, None] - cy) ** 2) / (2 * sigma * sigma))
+    return out
+
+
+def _strokes(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
+    """Coverage [count, n, H, W] of short random line segments (clutter)."""
+    g = _GRID
+    out = np.empty((count, n, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    for k in range(count):
+        ax = rng.uniform(0, IMAGE_SIZE, n).astype(np.float32)[:, None, None]
+        ay = rng.uniform(0, IMAGE_SIZE, n).astype(np.float32)[:, None, None]
+        ang = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None]
+        length = rng.uniform(4, 9, n).astype(np.float32)[:, None, None]
+        width = rng.uniform(0.6, 1.2, n).astype(np.float32)[:, None, None]
+        bx, by = np.cos(ang) * length, np.sin(ang) * length
+        px, py = g[None, None, :] - ax, g[None, :, None] - ay
+        h = np.clip((px * bx + py * by) / (length * length), 0, 1)
+        d = _length(px - bx * h, py - by * h) - width
+        out[k] = np.clip(0.5 - d, 0, 1)
+    return out
+
+
 def _render_shapes(rng: np.random.Generator, shape_ids: np.ndarray) -> np.ndarray:
+    """Source domain: filled glyphs over varied but calm backgrounds (flat, gradient,
+    soft blobs or a faint grating), mild noise, good contrast."""
     n = len(shape_ids)
-    s = IMAGE_SIZE
     alpha = _glyph_alpha(rng, shape_ids, (7.0, 12.0), 15.0)[:, None]
     bg_lum = rng.uniform(0.1, 0.9, n).astype(np.float32)
-    gap = rng.uniform(0.3, 0.6, n).astype(np.float32)
+    gap = rng.uniform(0.25, 0.6, n).astype(np.float32)
     fg_lum = np.where(bg_lum > 0.5, bg_lum - gap, bg_lum + gap)
     bg = _colours(rng, n, bg_lum, 0.5)
     fg = _colours(rng, n, fg_lum, 0.8)
-    # soft linear gradient on the background
-    g = np.linspace(-0.5, 0.5, s, dtype=np.float32)
-    ang = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None]
-    ramp = (np.cos(ang) * g[None, None, :] + np.sin(ang) * g[None, :, None]) * 0.12
-    img = bg + ramp[:, None] + alpha * (fg - bg)
-    img += 0.03 * rng.standard_normal(img.shape, dtype=np.float32)
+    kind = rng.integers(0, 4, n)[:, None, None]  # 0 flat, 1 gradient, 2 blobs, 3 grating
+    amp = rng.uniform(0.03, 0.1, n).astype(np.float32)[:, None, None]
+    texture = np.where(kind == 1, 2.5 * _ramp(rng, n), 0) + np.where(kind == 2, _blobs(rng, n), 0)
+    texture = texture + np.where(kind == 3, _grating(rng, n, (0.3, 1.2)), 0)
+    img = bg + (amp * texture)[:, None] + alpha * (fg - bg)
+    sigma = rng.uniform(0.01, 0.05, n).astype(np.float32)[:, None, None, None]
+    img += sigma * rng.standard_normal(img.shape, dtype=np.float32)
     return img
 
 
 def _render_signs(rng: np.random.Generator, shape_ids: np.ndarray) -> np.ndarray:
+    """Target domain: the same glyphs, but over a strong grating, with a textured fill,
+    a few clutter strokes, saturated colours, lower contrast and more noise."""
     n = len(shape_ids)
-    s = IMAGE_SIZE
     alpha = _glyph_alpha(rng, shape_ids, (7.0, 12.0), 15.0)[:, None]
-    g = np.arange(s, dtype=np.float32)
-    # textured background: a random sinusoidal grating
-    ang = rng.uniform(0, np.pi, n).astype(np.float32)[:, None, None]
-    freq = rng.uniform(0.3, 1.2, n).astype(np.float32)[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None]
-    grating = np.sin(freq * (np.cos(ang) * g[None, None, :] + np.sin(ang) * g[None, :, None]) + phase)
     bg_lum = rng.uniform(0.25, 0.75, n).astype(np.float32)
     gap = rng.uniform(0.2, 0.4, n).astype(np.float32) * rng.choice(np.float32([-1, 1]), n)
     fg_lum = np.clip(bg_lum + gap, 0.05, 0.95)
-    bg = _colours(rng, n, bg_lum, 0.9) + 0.15 * grating[:, None]
-    fg = _colours(rng, n, fg_lum, 0.9)
+    bg = _colours(rng, n, bg_lum, 0.9) + 0.15 * _grating(rng, n, (0.3, 1.2))[:, None]
+    fg = _colours(rng, n, fg_lum, 0.9) + 0.08 * _grating(rng, n, (1.0, 2.0))[:, None]
     img = bg + alpha * (fg - bg)
-    img += 0.08 * rng.standard_normal(img.shape, dtype=np.float32)
+    clutter = _strokes(rng, n, 3)
+    for k in range(len(clutter)):
+        colour = _colours(rng, n, rng.uniform(0.1, 0.9, n).astype(np.float32), 0.9)
+        img += clutter[k][:, None] * (colour - img)
+    img += 0.07 * rng.standard_normal(img.shape, dtype=np.float32)
     return img
 
 

@@ -8,4 +8,4 @@ from ..registry import Registry
 # Values are TrainingMethod subclasses; metadata: description, min_sources, networks.
 METHODS: Registry[type] = Registry("method")
 
-from . import supervised, sskt  # noqa: E402,F401  (they register themselves)
+from . import supervised, sskt, kd, dml, maxl  # noqa: E402,F401  (they register themselves)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..config import ExperimentConfig
+from ..distributed import DistContext
 from ..models import build_architecture
 from ..models.target import TargetNetwork
 from ..sources import SourceEnsemble
@@ -31,6 +32,13 @@ class MethodContext:
     multi_label: bool = False
     scaler: Any = None  # torch.amp.GradScaler when AMP is on
     skipped_steps: list[int] = field(default_factory=list)  # steps whose loss was not finite (nan_policy skip)
+    dist: DistContext = field(default_factory=DistContext)
+
+    def sync_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """Average this optimizer's gradients over ranks (distributed runs); call between
+        backward and step in any method that steps an optimizer itself."""
+        if self.dist.active:
+            self.dist.average_gradients(p for group in optimizer.param_groups for p in group["params"])
 
     @property
     def amp(self) -> bool:
@@ -88,10 +96,12 @@ class TrainingMethod:
             return
         if self.ctx.scaler is not None:
             self.ctx.scaler.scale(loss).backward()
+            self.ctx.sync_gradients(optimizer)
             self.ctx.scaler.step(optimizer)
             self.ctx.scaler.update()
         else:
             loss.backward()
+            self.ctx.sync_gradients(optimizer)
             optimizer.step()
 
     # -- the interface ------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""Look inside a finished run: validation images with the trained network's predictions.
+
+The GUI calls this from a worker thread and gets plain numpy arrays and strings back,
+so it never touches tensors itself."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .data import load_dataset
+from .data.batches import BatchStream
+from .data.splits import seeded_generator
+from .export import load_run_network
+from .runs import find_run
+
+
+@torch.no_grad()
+def validation_predictions(run_dir: str | os.PathLike, count: int = 32, checkpoint: str = "best",
+                           seed: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
+    """(uint8 images [n, H, W, 3], true class names, predicted class names) for ``count``
+    validation images drawn at random (fixed by ``seed``)."""
+    folder = find_run(str(run_dir))
+    config = folder.config()
+    model, _, _ = load_run_network(folder, checkpoint)
+    data = load_dataset(config.data, config.train.seed)
+    pick = torch.randperm(len(data.val), generator=seeded_generator(seed, "inspect"))[:count]
+    stream = BatchStream(data.val.subset(pick), batch_size=max(len(pick), 1), shuffle=False, augment=False,
+                         mean=data.mean, std=data.std, device="cpu", seed=seed, resident="auto")
+    batch = next(iter(stream.epoch(0)))
+    predicted = model(batch.images).argmax(dim=1)
+    names = data.class_names
+    images = (batch.pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return images, [names[int(i)] for i in batch.labels], [names[int(i)] for i in predicted]

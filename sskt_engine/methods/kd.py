@@ -1,0 +1,63 @@
+"""Knowledge distillation (Hinton, Vinyals, Dean 2015): a frozen teacher with the target's own
+classes supplies softened probabilities the student matches beside the labels.
+
+    L = (1 - lam) * CE(z, y) + lam * T^2 * KL(softmax(t/T) || softmax(z/T))
+
+The teacher is one of the experiment's sources (``method.teacher``), so any model a source can
+be (a checkpoint file, an earlier run, torchvision weights) can teach, provided it predicts the
+target's classes. Multi-label data distils each class's sigmoid (``losses.binary_kd_kl``).
+"""
+
+from __future__ import annotations
+
+from ..errors import UserInputError
+from ..losses import kd_loss
+from ..sources import FrozenSource, SourceEnsemble
+from . import METHODS
+from .base import MethodContext, SingleNetworkMethod
+
+
+def check_teacher(ctx: MethodContext, index: int) -> FrozenSource:
+    """The teacher source, or a ``UserInputError`` with one sentence saying why it cannot teach."""
+    sources = ctx.sources.sources if ctx.sources is not None else []
+    if not sources:
+        raise UserInputError("KD needs a teacher: add a source model trained on the target's classes "
+                             f"({ctx.num_classes} classes)")
+    if index >= len(sources):
+        raise UserInputError(f"method.teacher is {index}, but there are only {len(sources)} source(s); "
+                             f"use a number from 0 to {len(sources) - 1}")
+    teacher = sources[index]
+    if teacher.num_classes != ctx.num_classes:
+        raise UserInputError(f"source {teacher.name!r} cannot be the KD teacher: it predicts "
+                             f"{teacher.num_classes} classes but the target dataset has {ctx.num_classes}; "
+                             "KD needs a teacher trained on the target's classes")
+    if teacher.class_names and ctx.class_names and tuple(teacher.class_names) != tuple(ctx.class_names):
+        differing = next(i for i, (a, b) in enumerate(zip(teacher.class_names, ctx.class_names)) if a != b)
+        raise UserInputError(f"source {teacher.name!r} cannot be the KD teacher: its classes differ from the "
+                             f"target's (class {differing} is {teacher.class_names[differing]!r} for the teacher "
+                             f"but {ctx.class_names[differing]!r} for the target); KD needs a teacher trained "
+                             "on the target's classes")
+    return teacher
+
+
+@METHODS.register("kd", description="Knowledge distillation (Hinton 2015): the target also matches the "
+                  "softened predictions of a teacher trained on the same classes.", min_sources=1)
+class KDMethod(SingleNetworkMethod):
+    def __init__(self, ctx: MethodContext):
+        m = ctx.config.method
+        teacher = check_teacher(ctx, m.teacher)  # refuse before building anything
+        super().__init__(ctx)
+        self.teacher_index = m.teacher
+        # Only the teacher runs per batch, even when the preset lists other sources.
+        self.teacher = SourceEnsemble([teacher]).to(ctx.device)
+
+    def loss_names(self):
+        return ["loss", "target", "kd"]
+
+    def losses(self, pixels, images, labels):
+        m = self.ctx.config.method
+        with self.ctx.autocast():
+            logits = self.net(images).logits
+            teacher_logits = self.teacher(pixels)[0]
+        total, target, distill = kd_loss(logits, teacher_logits, labels, m.kd_lambda, m.kd_temperature)
+        return {"loss": total, "target": target, "kd": distill}, logits

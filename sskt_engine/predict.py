@@ -1,0 +1,102 @@
+"""Classify image files with an exported model, using nothing but the file and its metadata.
+
+Preprocessing is what the metadata says (``export.PREPROCESS``) and what training on an
+image folder does: RGB, shorter side resized to ``input_size``, centre crop, pixels
+scaled to [0, 1], then ``(x - mean) / std``. Probabilities are a softmax over the
+logits, or a sigmoid per class for a multi-label model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .errors import UserInputError
+from .export import ExportedModel, load_exported
+
+
+@dataclass(frozen=True)
+class Prediction:
+    image: Path
+    top: tuple[tuple[str, float], ...]  # (class name, probability), most probable first
+
+    @property
+    def label(self) -> str:
+        return self.top[0][0]
+
+
+class Predictor:
+    """An exported model ready to classify images. ``Predictor(path)`` raises ``UserInputError``
+    for anything that is not a model file exported by SSKT Studio."""
+
+    def __init__(self, model_file: str | os.PathLike):
+        self.model: ExportedModel = load_exported(model_file)
+        meta = self.model.metadata
+        self.input_size = int(meta["input_size"])
+        self.mean = torch.tensor([float(v) for v in meta["mean"]]).view(1, 3, 1, 1)
+        self.std = torch.tensor([float(v) for v in meta["std"]]).view(1, 3, 1, 1)
+        self.num_classes = int(meta["num_classes"])
+        names = meta.get("class_names")
+        if not isinstance(names, list) or len(names) != self.num_classes:
+            names = [f"class {i}" for i in range(self.num_classes)]
+        self.class_names: list[str] = [str(n) for n in names]
+        self.multi_label = bool(meta.get("multi_label", False))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.model.metadata
+
+    def pixels(self, image: str | os.PathLike) -> torch.Tensor:
+        """One image file as float [3, S, S] in [0, 1] (RGB, resized and centre-cropped)."""
+        from .data.image_folder import load_rgb
+
+        path = Path(image)
+        if not path.is_file():
+            raise UserInputError(f"image {path} does not exist" if not path.exists() else f"{path} is not a file")
+        try:
+            rgb = load_rgb(str(path), self.input_size)
+            array = np.asarray(rgb, dtype=np.uint8).copy()
+        except Exception as exc:  # noqa: BLE001 - any decoder failure on a user's file means "unreadable"
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UserInputError(f"image {path.name} cannot be read as an image ({reason})") from None
+        return torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
+
+    def preprocess(self, images: Sequence[str | os.PathLike]) -> torch.Tensor:
+        """Image files to the normalized batch the network expects, [N, 3, S, S]."""
+        batch = torch.stack([self.pixels(p) for p in images])
+        return (batch - self.mean) / self.std
+
+    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        logits = self.model.logits(batch).float()
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
+
+    def predict(self, images: Sequence[str | os.PathLike], top_k: int = 5,
+                batch_size: int = 64) -> list[Prediction]:
+        """The ``top_k`` classes of each image with probabilities. Every image is read before
+        any is classified, so an unreadable one fails the call at once."""
+        if top_k < 1:
+            raise UserInputError("--top-k must be at least 1")
+        if not images:
+            raise UserInputError("no images given")
+        k = min(top_k, self.num_classes)
+        paths = [Path(p) for p in images]
+        pixels = [self.pixels(p) for p in paths]
+        results: list[Prediction] = []
+        for start in range(0, len(paths), batch_size):
+            batch = (torch.stack(pixels[start:start + batch_size]) - self.mean) / self.std
+            probs = self.probabilities(batch)
+            values, indices = probs.topk(k, dim=1)
+            for row, path in enumerate(paths[start:start + batch_size]):
+                top = tuple((self.class_names[int(i)], float(v)) for v, i in zip(values[row], indices[row]))
+                results.append(Prediction(path, top))
+        return results
+
+
+def predict_files(model_file: str | os.PathLike, images: Sequence[str | os.PathLike],
+                  top_k: int = 5) -> list[Prediction]:
+    return Predictor(model_file).predict(images, top_k)

@@ -1,0 +1,645 @@
+"""Method studies: every method x seed through the same Trainer on the same data, then a table
+of mean +- std. ``sskt compare`` on the command line; the GUI's Compare action calls ``run_study``.
+
+    <runs root>/studies/<YYYYmmdd-HHMMSS>-<name>/
+        study.json     the study: preset, methods, seeds, splits, every run's result and folder
+        table.md       per method: runs, best and final validation accuracy (mean +- std), wall time
+        table.csv      the same numbers, machine readable
+        table.tex      the same table for a paper (booktabs)
+        runs/          the study's run folders (ordinary run folders: resume, export, source)
+
+Same data for every method: a run's labelled subset, validation split, shuffling and
+augmentation depend only on ``data.*`` and ``train.seed`` (``data.splits``), and every method
+of seed ``s`` gets the preset's ``data`` section and ``train.seed = s`` unchanged (per-method
+overrides of either are refused). The split's fingerprint per seed is recorded in study.json.
+
+A method that cannot run with the given sources (KD without a teacher of the target's
+classes, SSKT without sources) is a row marked skipped with the engine's one-sentence reason.
+Methods that use no sources (supervised, DML, MAXL) run without the preset's sources, so their
+runs do not load models they would not use.
+
+Statistics: mean and *sample* standard deviation (n - 1) over the runs that finished; a
+single run has no standard deviation. Runs that failed or were stopped are counted in the
+table's note, never silently averaged in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from . import events as ev
+from .atomic import atomic_write_text
+from .config import ExperimentConfig, from_dict, load_preset, parse_overrides, to_dict
+from .errors import UserInputError
+from .runs import FINISHED, RunFolder, _slug, default_runs_root, now_iso
+
+STUDY_FORMAT = "sskt-studio-study"
+DEFAULT_METHODS = ("supervised", "sskt", "kd", "dml", "maxl")
+TEACHER_ROW = "kd teacher"
+
+
+# ----------------------------------------------------------------------------- study events (plain values)
+
+@dataclass(frozen=True)
+class StudyRunStarted:
+    index: int  # 1-based position among the study's runs
+    total: int
+    method: str  # "kd teacher" for a teacher trained by the study
+    seed: int
+    time: float
+
+
+@dataclass(frozen=True)
+class StudyRunEnded:
+    index: int
+    total: int
+    method: str
+    seed: int
+    status: str  # finished / failed / stopped / skipped
+    best_val_acc: float | None
+    final_val_acc: float | None
+    wall_time_s: float | None
+    run_dir: str  # "" for a skipped run
+    message: str
+    time: float
+
+
+@dataclass(frozen=True)
+class StudyFinished:
+    study_dir: str
+    status: str  # finished (every run that could run finished) / incomplete / stopped
+    time: float
+
+
+StudyEvent = StudyRunStarted | StudyRunEnded | StudyFinished
+
+
+# ----------------------------------------------------------------------------- specification
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What to compare. ``config`` is the preset after the global overrides; ``method_overrides``
+    holds ``key=value`` strings applied to one method only (``--set kd:method.kd_lambda=0.5``)."""
+
+    config: ExperimentConfig
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    seeds: tuple[int, ...] = (0,)
+    method_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    teacher: str = ""  # KD's teacher: a run folder or a model file with the target's classes
+    teacher_arch: str = ""  # or: train a teacher per seed, supervised, on the same labelled subset
+    name: str = ""
+    preset_path: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.name or self.config.name
+
+
+def split_overrides(items: Iterable[str], methods: Sequence[str]) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """Separate ``--set`` items into global ones and ``METHOD:key=value`` ones; refuse per-method
+    changes of the data or the seed, which would give that method a different split."""
+    shared: list[str] = []
+    per_method: dict[str, list[str]] = {}
+    for item in items:
+        key = item.partition("=")[0]
+        prefix, colon, rest = key.partition(":")
+        if not colon:
+            shared.append(item)
+            continue
+        method = prefix.strip()
+        if method not in methods:
+            raise UserInputError(f"--set {item}: {method!r} is not one of the compared methods "
+                                 f"({', '.join(methods)})")
+        path = rest.strip()
+        if path.startswith("data") or path in ("train.seed", "train.seeds"):
+            raise UserInputError(f"--set {item}: a per-method override may not change {path}: every method "
+                                 "must see the same data split")
+        per_method.setdefault(method, []).append(item.split(":", 1)[1])
+    return shared, {k: tuple(v) for k, v in per_method.items()}
+
+
+def _uses_sources(method: str) -> bool:
+    from .methods import METHODS
+
+    meta = METHODS.entry(method).meta
+    return bool(meta.get("uses_sources", meta.get("min_sources", 0) > 0))
+
+
+def _teacher_source(path: str) -> dict[str, Any]:
+    folder = RunFolder(Path(path).expanduser())
+    kind = "run" if folder.exists() else "checkpoint"
+    return {"kind": kind, "path": str(Path(path).expanduser()), "name": "teacher"}
+
+
+def run_config(spec: StudySpec, method: str, seed: int, teacher_run: str = "") -> ExperimentConfig:
+    """The validated preset of one run: the study's preset with this method and seed."""
+    from .methods import METHODS
+
+    raw = to_dict(spec.config)
+    raw["method"]["name"] = method
+    raw["train"]["seed"] = seed
+    raw["name"] = _run_name(spec.title, method, seed)
+    if not _uses_sources(method):
+        raw["sources"] = []
+    if method == "kd" and (teacher_run or spec.teacher):
+        raw["sources"] = [_teacher_source(teacher_run or spec.teacher)]
+        raw["method"]["teacher"] = 0
+    needs = METHODS.entry(method).meta.get("min_sources", 0)
+    if method == "kd" and not raw["sources"]:
+        raise UserInputError("KD needs a teacher trained on the target's classes: give --teacher RUN_OR_FILE or "
+                             "--teacher-arch ARCH, or add such a model to the preset's sources")
+    if len(raw["sources"]) < needs:
+        raise UserInputError(f"{method} needs at least {needs} source model(s) and the preset has "
+                             f"{len(raw['sources']) or 'none'}")
+    return from_dict(raw, overrides=spec.method_overrides.get(method, ()), source=f"{method} run")
+
+
+def teacher_config(spec: StudySpec, seed: int) -> ExperimentConfig:
+    """A supervised teacher for KD on the same labelled subset as seed ``seed``'s runs."""
+    raw = to_dict(spec.config)
+    raw["method"]["name"] = "supervised"
+    raw["train"]["seed"] = seed
+    raw["target"]["arch"] = spec.teacher_arch
+    raw["sources"] = []
+    raw["name"] = _run_name(spec.title, "teacher", seed)
+    return from_dict(raw, source="KD teacher run")
+
+
+def _run_name(title: str, method: str, seed: int) -> str:
+    suffix = f"-{method}-s{seed}"
+    return (_slug(title)[: 80 - len(suffix)] + suffix).replace("/", "-")
+
+
+def split_fingerprint(config: ExperimentConfig, seed: int) -> dict[str, Any]:
+    """A hash of the exact train and validation images and labels seed ``seed`` selects."""
+    from .data import ImageSet, load_dataset
+
+    splits = load_dataset(config.data, seed)
+    digest = hashlib.sha256()
+    for part in (splits.train, splits.val):
+        digest.update(part.labels.contiguous().numpy().tobytes())
+        if isinstance(part, ImageSet):
+            digest.update(part.images.contiguous().numpy().tobytes())
+        else:
+            digest.update("\n".join(part.paths).encode("utf-8"))
+    return {"fingerprint": digest.hexdigest()[:16], "train_size": len(splits.train), "val_size": len(splits.val),
+            "num_classes": splits.num_classes}
+
+
+# ----------------------------------------------------------------------------- running
+
+def _create_study_dir(root: Path, title: str) -> Path:
+    studies = root / "studies"
+    try:
+        studies.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserInputError(f"{studies} is a file, not a folder") from None
+    except PermissionError:
+        raise UserInputError(f"{studies} cannot be created (permission denied)") from None
+    base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{_slug(title)}"
+    for attempt in range(1000):
+        path = studies / (base if attempt == 0 else f"{base}-{attempt + 1}")
+        try:
+            path.mkdir()
+            (path / "runs").mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise UserInputError(f"could not create a unique study folder in {studies}")
+
+
+def _result(method: str, seed: int, status: str, folder: RunFolder | None, message: str = "") -> dict[str, Any]:
+    summary = folder.summary() if folder is not None else {}
+    best = summary.get("best_val_acc")
+    return {
+        "method": method, "seed": seed, "status": status,
+        "run_dir": folder.path.name if folder is not None else "",
+        "best_val_acc": best if isinstance(best, (int, float)) and best >= 0 else None,
+        "final_val_acc": summary.get("final_val_acc"),
+        "final_val": summary.get("final_val", {}),
+        "best_epoch": summary.get("best_epoch"),
+        "epochs_completed": summary.get("epochs_completed", 0),
+        "wall_time_s": summary.get("wall_time_s"),
+        "message": message or summary.get("message", ""),
+    }
+
+
+def validate_spec(spec: StudySpec) -> None:
+    from .methods import METHODS
+
+    if not spec.methods:
+        raise UserInputError("name at least one method to compare, e.g. --methods supervised,sskt")
+    for method in spec.methods:
+        METHODS.entry(method)  # unknown: a UserInputError naming the close ones
+    if len(set(spec.methods)) != len(spec.methods):
+        raise UserInputError("a method is named twice in --methods")
+    if not spec.seeds:
+        raise UserInputError("a study needs at least one seed")
+    if spec.teacher and spec.teacher_arch:
+        raise UserInputError("give either --teacher or --teacher-arch, not both")
+    if spec.teacher and not Path(spec.teacher).expanduser().exists():
+        raise UserInputError(f"teacher {spec.teacher} does not exist (give a run folder or a model file)")
+    if spec.teacher_arch:
+        from .models import ARCHITECTURES
+
+        ARCHITECTURES.entry(spec.teacher_arch)
+
+
+def run_study(spec: StudySpec, runs_root: str | os.PathLike | None = None,
+              on_event: Callable[[Any], None] | None = None, stop_event: threading.Event | None = None,
+              trainer_class: Any = None) -> Path:
+    """Run the study and write its folder; returns the folder. Bad input (unknown method, bad
+    preset, missing dataset) raises ``UserInputError`` before anything is written. Trainer
+    events are passed to ``on_event`` as they come, between ``StudyRunStarted`` and
+    ``StudyRunEnded`` of their run."""
+    if trainer_class is None:
+        from .trainer import Trainer as trainer_class  # noqa: N813
+    validate_spec(spec)
+    stop_event = stop_event or threading.Event()
+    emit = on_event or (lambda event: None)
+    splits = {seed: split_fingerprint(spec.config, seed) for seed in spec.seeds}  # also: the data can be read
+    root = Path(runs_root) if runs_root is not None else default_runs_root()
+    study_dir = _create_study_dir(root, spec.title)
+    runs_dir = study_dir / "runs"
+    state: dict[str, Any] = {
+        "format": STUDY_FORMAT, "version": 1, "name": spec.title, "preset": spec.preset_path,
+        "preset_text": _preset_text(spec.config), "created": now_iso(), "finished": None, "status": "running",
+        "methods": list(spec.methods), "seeds": list(spec.seeds),
+        "method_overrides": {k: list(v) for k, v in spec.method_overrides.items()},
+        "teacher": spec.teacher, "teacher_arch": spec.teacher_arch,
+        "splits": {str(seed): info for seed, info in splits.items()},
+        "runs": [], "teacher_runs": [], "skipped": {},
+    }
+    _write_state(study_dir, state)
+
+    train_kd_teachers = bool(spec.teacher_arch) and "kd" in spec.methods
+    total = len(spec.seeds) * (len(spec.methods) + (1 if train_kd_teachers else 0))
+    index = 0
+    skipped: dict[str, str] = state["skipped"]
+
+    def train_one(method: str, seed: int, make_config: Callable[[], ExperimentConfig],
+                  blocked: str = "") -> dict[str, Any]:
+        nonlocal index
+        index += 1
+        emit(StudyRunStarted(index, total, method, seed, time.time()))
+        if blocked:
+            result = _result(method, seed, "not run", None, blocked)
+        elif method in skipped:
+            result = _result(method, seed, "skipped", None, skipped[method])
+        elif stop_event.is_set():
+            result = _result(method, seed, "not run", None, "the study was stopped before this run")
+        else:
+            try:
+                config = make_config()
+                folder = trainer_class(config, runs_dir, emit, stop_event).run()
+            except UserInputError as exc:  # refused at set-up: no folder, the method cannot run here
+                skipped[method] = str(exc)
+                result = _result(method, seed, "skipped", None, str(exc))
+            except Exception as exc:  # noqa: BLE001  a bug in one method's set-up must not end the study
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                result = _result(method, seed, "failed", None, f"set-up failed: {type(exc).__name__}: {first}")
+            else:
+                result = _result(method, seed, folder.summary().get("status", "failed"), folder)
+        emit(StudyRunEnded(index, total, method, seed, result["status"], result["best_val_acc"],
+                           result["final_val_acc"], result["wall_time_s"],
+                           str(runs_dir / result["run_dir"]) if result["run_dir"] else "", result["message"],
+                           time.time()))
+        return result
+
+    for seed in spec.seeds:
+        teacher_dir = ""
+        for method in spec.methods:
+            if method == "kd" and train_kd_teachers:
+                teacher = train_one(TEACHER_ROW, seed, lambda: teacher_config(spec, seed))
+                state["teacher_runs"].append(teacher)
+                _write_state(study_dir, state)
+                if teacher["status"] == FINISHED:
+                    teacher_dir = str(runs_dir / teacher["run_dir"])
+                    blocked = ""
+                else:
+                    blocked = f"its teacher run did not finish ({teacher['message'] or teacher['status']})"
+            else:
+                blocked = ""
+            result = train_one(method, seed, lambda: run_config(spec, method, seed, teacher_dir), blocked)
+            state["runs"].append(result)
+            _write_state(study_dir, state)
+
+    rows = summarize(state)
+    ran = [r for r in state["runs"] if r["status"] != "skipped"]
+    if stop_event.is_set():
+        status = "stopped"
+    elif all(r["status"] == FINISHED for r in ran) and ran:
+        status = "finished"
+    else:
+        status = "incomplete"
+    state.update(status=status, finished=now_iso(), rows=rows)
+    _write_state(study_dir, state)
+    write_tables(study_dir, state)
+    emit(StudyFinished(str(study_dir), status, time.time()))
+    return study_dir
+
+
+def _preset_text(config: ExperimentConfig) -> str:
+    from .config import dumps_preset
+
+    return dumps_preset(config)
+
+
+def _write_state(study_dir: Path, state: dict[str, Any]) -> None:
+    atomic_write_text(study_dir / "study.json", json.dumps(_finite(state), indent=2))
+
+
+def _finite(value: Any) -> Any:
+    """JSON without NaN (not valid JSON for most readers): non-finite floats become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- statistics and tables
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1); the std of a single value is None."""
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per method (and one for trained KD teachers): statistics over finished runs."""
+    rows = []
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    if state.get("teacher_runs"):
+        groups.append((TEACHER_ROW, state["teacher_runs"]))
+    for method in state["methods"]:
+        groups.append((method, [r for r in state["runs"] if r["method"] == method]))
+    for method, results in groups:
+        done = [r for r in results if r["status"] == FINISHED]
+        best = mean_std([r["best_val_acc"] for r in done if r["best_val_acc"] is not None])
+        final = mean_std([r["final_val_acc"] for r in done if r["final_val_acc"] is not None])
+        wall = mean_std([r["wall_time_s"] for r in done if r["wall_time_s"] is not None])
+        skipped = [r for r in results if r["status"] == "skipped"]
+        others = [r for r in results if r["status"] not in (FINISHED, "skipped")]
+        if results and len(skipped) == len(results):
+            status, note = "skipped", skipped[0]["message"]
+        else:
+            status = "ok" if done and not others else ("incomplete" if done else "no finished run")
+            notes = [f"seed {r['seed']} {r['status']}: {r['message']}".rstrip(": ") for r in others]
+            note = "; ".join(notes)
+        if method == TEACHER_ROW:
+            note = (f"supervised {state.get('teacher_arch')} on the same labelled subset; the teacher of "
+                    "each seed's KD run" + (f"; {note}" if note else ""))
+        rows.append({"method": method, "status": status, "runs": len(done), "seeds": [r["seed"] for r in done],
+                     "best_mean": best[0], "best_std": best[1], "final_mean": final[0], "final_std": final[1],
+                     "wall_mean_s": wall[0], "note": note})
+    return rows
+
+
+def _pct(mean: float | None, std: float | None, plus_minus: str = " ± ") -> str:
+    if mean is None:
+        return "–"
+    text = f"{100 * mean:.2f}"
+    return text + (f"{plus_minus}{100 * std:.2f}" if std is not None else "")
+
+
+def _header(state: dict[str, Any]) -> list[str]:
+    from .config import loads_preset
+
+    lines = []
+    try:
+        cfg = loads_preset(state["preset_text"])
+        labels = f"{cfg.data.labels_per_class} labels per class" if cfg.data.labels_per_class else "all labels"
+        lines.append(f"dataset {cfg.data.dataset} ({labels}), target {cfg.target.arch}, {cfg.train.epochs} "
+                     f"epoch(s), batch {cfg.train.batch_size}, lr {cfg.train.lr:g}, device {cfg.train.device}")
+    except UserInputError:
+        pass
+    seeds = ", ".join(str(s) for s in state["seeds"])
+    prints = ", ".join(f"{seed}: {info['fingerprint']}" for seed, info in state["splits"].items())
+    lines.append(f"seeds {seeds}; every method of a seed trains on the same labelled subset (split fingerprints "
+                 f"{prints})")
+    lines.append("accuracy: top-1 on the validation split, % (mean ± sample std over the finished runs; one run "
+                 "has no std); best = best epoch, final = last epoch; wall time per run in seconds")
+    if "dml" in state["methods"]:
+        lines.append("dml: accuracy of peer1 (peers are interchangeable; the best peer, chosen on the validation "
+                     "split, is what a run exports: see study.json)")
+    return lines
+
+
+def write_tables(study_dir: Path, state: dict[str, Any]) -> None:
+    rows = state["rows"]
+    atomic_write_text(study_dir / "table.md", markdown_table(state, rows))
+    atomic_write_text(study_dir / "table.csv", csv_table(rows))
+    atomic_write_text(study_dir / "table.tex", latex_table(state, rows))
+
+
+def markdown_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    out = [f"# Study {state['name']}", ""]
+    out += [f"- {line}" for line in _header(state)]
+    out += ["", "| method | runs | best val acc (%) | final val acc (%) | wall time (s) | note |",
+            "|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if r["status"] == "skipped":
+            out.append(f"| {r['method']} | 0 | skipped | skipped | – | {_md(r['note'])} |")
+            continue
+        wall = f"{r['wall_mean_s']:.1f}" if r["wall_mean_s"] is not None else "–"
+        out.append(f"| {r['method']} | {r['runs']} | {_pct(r['best_mean'], r['best_std'])} | "
+                   f"{_pct(r['final_mean'], r['final_std'])} | {wall} | {_md(r['note'])} |")
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def csv_table(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "status", "runs", "best_val_acc_mean_pct", "best_val_acc_std_pct",
+                     "final_val_acc_mean_pct", "final_val_acc_std_pct", "wall_time_mean_s", "note"])
+
+    def num(value: float | None, scale: float = 100.0) -> str:
+        return "" if value is None else f"{scale * value:.4f}"
+
+    for r in rows:
+        writer.writerow([r["method"], r["status"], r["runs"], num(r["best_mean"]), num(r["best_std"]),
+                         num(r["final_mean"]), num(r["final_std"]), num(r["wall_mean_s"], 1.0), r["note"]])
+    return buffer.getvalue()
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$",
+                  "–": "--"}
+
+
+def _tex(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def latex_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    def cell(mean: float | None, std: float | None) -> str:
+        if mean is None:
+            return "--"
+        return f"${100 * mean:.2f}" + (f" \\pm {100 * std:.2f}$" if std is not None else "$")
+
+    out = [f"% Study {_tex(state['name'])}: written by SSKT Studio; needs \\usepackage{{booktabs}}"]
+    out += [f"% {_tex(line)}" for line in _header(state)]
+    out += ["\\begin{tabular}{lrrrrl}", "\\toprule",
+            "Method & Runs & Best val acc (\\%) & Final val acc (\\%) & Wall time (s) & Note \\\\", "\\midrule"]
+    for r in rows:
+        if r["status"] == "skipped":
+            out.append(f"{_tex(r['method'])} & 0 & skipped & skipped & -- & {_tex(r['note'])} \\\\")
+            continue
+        wall = f"{r['wall_mean_s']:.1f}" if r["wall_mean_s"] is not None else "--"
+        out.append(f"{_tex(r['method'])} & {r['runs']} & {cell(r['best_mean'], r['best_std'])} & "
+                   f"{cell(r['final_mean'], r['final_std'])} & {wall} & {_tex(r['note'])} \\\\")
+    out += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- reading a study (GUI)
+
+def load_study(study_dir: str | os.PathLike) -> dict[str, Any]:
+    """study.json with every run's ``run_dir`` resolved to an absolute path."""
+    path = Path(study_dir)
+    try:
+        state = json.loads((path / "study.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{path} is not a study folder (it has no study.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserInputError(f"{path / 'study.json'} is damaged and cannot be read") from None
+    for result in state.get("runs", []) + state.get("teacher_runs", []):
+        result["run_path"] = str(path / "runs" / result["run_dir"]) if result.get("run_dir") else ""
+    return state
+
+
+def method_curves(study_dir: str | os.PathLike, metric: str = "acc", split: str = "val") -> dict[str, dict[str, Any]]:
+    """Per method: every run's per-epoch ``split`` ``metric`` curve (from its metrics.jsonl), and
+    their mean and sample std per epoch over the runs that reached it (for a band plot)."""
+    state = load_study(study_dir)
+    curves: dict[str, dict[str, Any]] = {}
+    for result in state.get("runs", []):
+        if not result.get("run_path"):
+            continue
+        values: dict[int, float] = {}
+        for event in RunFolder(result["run_path"]).events():
+            if isinstance(event, ev.EpochEnd):
+                value = getattr(event, split).get(metric)
+                if value is not None:
+                    values[event.epoch + 1] = float(value)
+        entry = curves.setdefault(result["method"], {"runs": []})
+        entry["runs"].append({"seed": result["seed"], "epochs": sorted(values),
+                              "values": [values[e] for e in sorted(values)]})
+    for entry in curves.values():
+        longest = max((len(r["epochs"]) for r in entry["runs"]), default=0)
+        entry["epochs"], entry["mean"], entry["std"] = [], [], []
+        for i in range(longest):
+            column = [r["values"][i] for r in entry["runs"] if len(r["values"]) > i]
+            mean, std = mean_std(column)
+            entry["epochs"].append(i + 1)
+            entry["mean"].append(mean)
+            entry["std"].append(std if std is not None else 0.0)
+    return curves
+
+
+# ----------------------------------------------------------------------------- command line
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def spec_from_args(args: argparse.Namespace) -> StudySpec:
+    methods = parse_methods(args.methods)
+    if args.seeds < 1:
+        raise UserInputError(f"--seeds must be at least 1, not {args.seeds}")
+    shared, per_method = split_overrides(args.set or [], methods)
+    if args.device:
+        shared.append(f"train.device={args.device}")
+    parse_overrides(shared)  # a malformed item is named before the preset is read
+    config = load_preset(args.preset, shared)
+    seeds = tuple(config.train.seed + i for i in range(args.seeds))
+    return StudySpec(config=config, methods=methods, seeds=seeds, method_overrides=per_method,
+                     teacher=args.teacher or "", teacher_arch=args.teacher_arch or "", name=args.name or "",
+                     preset_path=str(Path(args.preset).resolve()))
+
+
+class StudyProgress:
+    """Prints a line per run of the study, and the run's own progress below it."""
+
+    def __init__(self, stream=None):
+        from .cli import TerminalProgress
+
+        self.run_progress = TerminalProgress(stream)
+        self.stream = self.run_progress.stream
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, StudyRunStarted):
+            self.run_progress._line(f"[{event.index}/{event.total}] {event.method}, seed {event.seed}")
+        elif isinstance(event, StudyRunEnded):
+            if event.status == "skipped":
+                self.run_progress._line(f"[{event.index}/{event.total}] {event.method} skipped: {event.message}")
+            elif event.status == "not run":
+                self.run_progress._line(f"[{event.index}/{event.total}] {event.method} not run: {event.message}")
+        elif isinstance(event, StudyFinished):
+            self.run_progress._line(f"study {event.status}")
+        else:
+            self.run_progress(event)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .cli import EXIT_FAILED, EXIT_OK, _install_stop_signals
+
+    spec = spec_from_args(args)
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    study_dir = run_study(spec, args.runs_dir, StudyProgress(), stop)
+    state = load_study(study_dir)
+    print((study_dir / "table.md").read_text(encoding="utf-8"), flush=True)
+    print(f"study: {study_dir}", flush=True)
+    return EXIT_OK if state.get("status") == "finished" else EXIT_FAILED
+
+
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare", help="run several methods x seeds on the same data split and tabulate mean ± std",
+        description="Train every method with every seed on the same labelled subset and write a study folder "
+                    "with table.md, table.csv and table.tex (mean ± sample std of best and final validation "
+                    "accuracy, mean wall time). The last line printed is 'study: <folder>'.")
+    p.add_argument("preset", help="preset file: data, target, sources and recipe shared by every method")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                   help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)})")
+    p.add_argument("--seeds", type=int, default=3, help="runs per method, seeds train.seed, train.seed+1, ...")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a preset key for every method, or for one with METHOD:KEY=VALUE "
+                        "(e.g. kd:method.kd_lambda=0.5)")
+    p.add_argument("--runs-dir", help="runs folder; the study goes to <runs-dir>/studies/")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--name", help="study name (default: the preset's name)")
+    p.add_argument("--teacher", help="KD's teacher: a run folder or model file trained on the target's classes "
+                                     "(default: the preset's source number method.teacher)")
+    p.add_argument("--teacher-arch", help="train KD's teacher for each seed: this architecture, supervised on "
+                                          "the same labelled subset and recipe (reported as its own row)")
+    p.set_defaults(func=cmd_compare)
+
+
+__all__ = ["StudySpec", "run_study", "load_study", "method_curves", "summarize", "register_commands",
+           "StudyRunStarted", "StudyRunEnded", "StudyFinished"]
