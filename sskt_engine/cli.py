@@ -227,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    from .plugins import load_plugins
+
+    for warning in load_plugins():  # before any preset: plugin architectures must be known to validation
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         return args.func(args)
     except UserInputError as exc:

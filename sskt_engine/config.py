@@ -65,7 +65,9 @@ def _method_names() -> list[str]:
     return METHODS.keys()
 
 
-SOURCE_KINDS = ("torchvision", "checkpoint", "run")
+# "compiled": a TorchScript file or a torch.export program (.pt2); the format is read from
+# the file's content, see sskt_engine.compiled_sources.
+SOURCE_KINDS = ("torchvision", "checkpoint", "run", "compiled")
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,26 @@ class TargetConfig:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: str = option("torchvision", "Where the pretrained source comes from: torchvision weights, "
-                       "a checkpoint file, or an earlier run of this app.", choices=lambda: SOURCE_KINDS)
+                       "a checkpoint file, an earlier run of this app, or a compiled model file (TorchScript "
+                       "or torch.export .pt2, no architecture needed).", choices=lambda: SOURCE_KINDS)
     arch: str = option("", "Architecture of the source network (torchvision model name, or a registered "
                        "architecture for a checkpoint file). Not needed for runs.")
     weights: str = option("", "torchvision weights enum name, e.g. IMAGENET1K_V2 or DEFAULT.")
-    path: str = option("", "Checkpoint file or run folder. 'builtin:NAME' names a file shipped with the app.")
-    num_classes: typing.Optional[int] = option(None, "Class count of a checkpoint's classifier.", min=1)
+    path: str = option("", "Checkpoint file, compiled model file or run folder. 'builtin:NAME' names a file "
+                       "shipped with the app.")
+    num_classes: typing.Optional[int] = option(None, "Class count of a checkpoint's classifier (for a compiled "
+                                               "file: checked against its output).", min=1)
     input_size: typing.Optional[int] = option(None, "Side in pixels the source sees; images are resized "
                                               "(bilinear) to it. Default: the source's own.", min=8, max=1024)
     mean: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel mean the source was trained with.")
     std: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel std the source was trained with.")
+    pixel_scale: typing.Optional[float] = option(
+        None, "Normalization on 0-255 pixels instead of mean/std: the source sees (pixel - pixel_offset) / "
+        "pixel_scale, e.g. 128 with offset 127.", above=0.0, max=1e6)
+    pixel_offset: typing.Optional[float] = option(
+        None, "Subtracted from 0-255 pixels before dividing by pixel_scale (default 0).", min=-1e6, max=1e6)
+    class_names_file: str = option("", "Text file naming the source's classes, one per line (compiled files; "
+                                   "optional).")
     checkpoint: str = option("best", "Which checkpoint of a run to use.", choices=lambda: ("best", "last"))
     name: str = option("", "A label for plots and tables; default: derived from the source.")
 
@@ -175,6 +187,9 @@ class TrainConfig:
     seed: int = option(0, "Seed for weights, data subset, shuffling and augmentation.", min=0, max=2**31 - 1)
     deterministic: bool = option(False, "Deterministic algorithms: slower, but a rerun gives identical numbers.")
     log_every: int = option(10, "Steps between progress events.", min=1, max=100000)
+    source_precision: str = option("auto", "Precision the frozen sources run in: auto uses bfloat16 (or float16) "
+                                   "with channels-last on CUDA and float32 elsewhere.",
+                                   choices=lambda: ("auto", "float32", "bfloat16", "float16"))
     nan_policy: str = option("fail", "What a NaN or infinite loss does: fail the run, or skip the batch "
                              "(counted in the summary).", choices=lambda: ("fail", "skip"))
 
@@ -196,6 +211,9 @@ class ExperimentConfig:
 # ----------------------------------------------------------------------------- parsing
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_NODES = 20_000  # values in a preset, after YAML aliases are expanded (a list may hold 10,000)
+MAX_DEPTH = 100  # nesting levels in a preset
+_BIG_INT_BITS = 64  # whole numbers beyond this are refused before any range check formats them
 _NAME_RE = re.compile(r"^[\w .+-]{1,80}$")
 
 
@@ -207,9 +225,11 @@ def _line_map(text: str, source: str | None = None) -> dict[tuple, int]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, RecursionError):
         return lines
+    budget = [MAX_NODES]  # aliases can make a small text a huge tree ("billion laughs"): stop early
 
     def walk(node: yaml.Node, path: tuple, depth: int) -> None:
-        if depth > 50:
+        budget[0] -= 1
+        if depth > 50 or budget[0] < 0:
             return
         lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
@@ -238,7 +258,8 @@ def _dotted(path: tuple) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if text.strip() else repr(text))  # an empty key shows as ''
     return out
 
 
@@ -297,16 +318,20 @@ class _Parser:
             return tuple(self.value(t, item, path + (i,), meta) for i, (t, item) in enumerate(zip(item_types, raw)))
         if hint is bool:
             if not isinstance(raw, bool):
-                self.fail(path, f"must be true or false, not {raw!r}"[:200])
+                self.fail(path, f"must be true or false, not {_short(raw)}")
             return raw
         if hint is int:
             if isinstance(raw, bool) or not isinstance(raw, int):
                 self.fail(path, f"must be a whole number, not {_type_name(raw)} {_short(raw)}")
+            if raw.bit_length() > _BIG_INT_BITS:
+                self.fail(path, f"is far too large a number ({_short(raw)})")
             self.check_range(raw, path, meta)
             return raw
         if hint is float:
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 self.fail(path, f"must be a number, not {_type_name(raw)} {_short(raw)}")
+            if isinstance(raw, int) and raw.bit_length() > 1000:  # float() would overflow
+                self.fail(path, f"must be a finite number, not {_short(raw)}")
             value = float(raw)
             if not math.isfinite(value):
                 self.fail(path, f"must be a finite number, not {raw}")
@@ -323,7 +348,7 @@ class _Parser:
                 if raw not in allowed:
                     close = difflib.get_close_matches(raw, allowed, n=1)
                     hint_text = f"; did you mean '{close[0]}'?" if close else ""
-                    self.fail(path, f"{raw!r} is not one of {', '.join(allowed)}{hint_text}")
+                    self.fail(path, f"{_short(raw)} is not one of {', '.join(allowed)}{hint_text}")
             return raw
         raise TypeError(f"unsupported preset type {hint!r} at {_dotted(path)}")
 
@@ -343,7 +368,13 @@ def _type_name(raw: Any) -> str:
 
 
 def _short(raw: Any) -> str:
-    text = repr(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() > 128:
+        # repr() of a huge int is slow and refused beyond 4300 digits
+        return f"a number of about {int(raw.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(raw)
+    except (ValueError, RecursionError):
+        text = f"<{type(raw).__name__}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -360,10 +391,11 @@ def migrate(raw: dict, lines: Mapping[tuple, int], source: str | None) -> dict:
         raise PresetError("schema_version", f"must be a whole number, not {_short(version)}",
                           lines.get(("schema_version",)), source)
     if version > SCHEMA_VERSION:
-        raise PresetError("schema_version", f"version {version} was written by a newer SSKT Studio; this one "
+        raise PresetError("schema_version", f"version {_short(version)} was written by a newer SSKT Studio; this one "
                           f"reads up to {SCHEMA_VERSION}", lines.get(("schema_version",)), source)
     if version < 1:
-        raise PresetError("schema_version", f"must be at least 1, not {version}", lines.get(("schema_version",)), source)
+        raise PresetError("schema_version", f"must be at least 1, not {_short(version)}", lines.get(("schema_version",)),
+                          source)
     while version < SCHEMA_VERSION:
         raw = MIGRATIONS[version](dict(raw))
         version += 1
@@ -391,6 +423,13 @@ def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
                 p.fail(path + ("path",), "a checkpoint source needs the file's path")
         if src.kind == "run" and not src.path:
             p.fail(path + ("path",), "a run source needs the run folder's path")
+        if src.kind == "compiled" and not src.path:
+            p.fail(path + ("path",), "a compiled source needs the model file's path")
+        if src.pixel_offset is not None and src.pixel_scale is None:
+            p.fail(path + ("pixel_offset",), "needs pixel_scale too: the source sees (pixel - pixel_offset) / "
+                   "pixel_scale")
+        if src.pixel_scale is not None and (src.mean is not None or src.std is not None):
+            p.fail(path + ("pixel_scale",), "give either mean/std or pixel_scale/pixel_offset, not both")
         for key in ("mean", "std"):
             values = getattr(src, key)
             if values is not None and key == "std" and any(v <= 0 for v in values):
@@ -415,13 +454,17 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[tuple, Any]]:
         for piece in re.split(r"\.|\[|\]", key.strip()):
             if piece == "":
                 continue
-            parts.append(int(piece) if piece.isdigit() else piece)
+            # isdigit() alone accepts "²" and other digits int() refuses
+            parts.append(int(piece) if piece.isascii() and piece.isdigit() else piece)
         if not parts:
             raise PresetError(item, "an override needs a key before '='")
         try:
             value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise PresetError(_dotted(tuple(parts)), f"value {text!r} is not valid YAML ({exc.problem})") from None
+        except RecursionError:
+            raise PresetError(_dotted(tuple(parts)), "the value is nested too deeply") from None
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise ValueError, KeyError, ...
+            raise PresetError(_dotted(tuple(parts)), f"value {_short(text)} is not valid YAML "
+                              f"({_yaml_problem(exc)})") from None
         parsed.append((tuple(parts), value))
     return parsed
 
@@ -471,13 +514,21 @@ def from_dict(raw: Any, *, lines: Mapping[tuple, int] | None = None, source: str
     return cfg
 
 
-def _deep_copy(raw: Any, depth: int = 0) -> Any:
-    if depth > 100:
+def _deep_copy(raw: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A copy the overrides can change. YAML aliases share objects, so a short document can
+    stand for billions of values ("billion laughs"); the budget refuses that before it
+    exhausts memory."""
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise PresetError("", f"the document is too large (more than {MAX_NODES} values once its "
+                          "aliases are expanded)")
+    if depth > MAX_DEPTH:
         raise PresetError("", "the document is nested too deeply")
     if isinstance(raw, dict):
-        return {k: _deep_copy(v, depth + 1) for k, v in raw.items()}
+        return {k: _deep_copy(v, depth + 1, budget) for k, v in raw.items()}
     if isinstance(raw, list):
-        return [_deep_copy(v, depth + 1) for v in raw]
+        return [_deep_copy(v, depth + 1, budget) for v in raw]
     return raw
 
 
@@ -486,11 +537,55 @@ def loads_preset(text: str, *, source: str | None = None, overrides: Iterable[st
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise PresetError("", f"not valid YAML: {problem}", mark.line + 1 if mark else None, source) from None
+        raise PresetError("", f"not valid YAML: {_yaml_problem(exc)}", mark.line + 1 if mark else None,
+                          source) from None
     except RecursionError:
         raise PresetError("", "the document is nested too deeply", None, source) from None
+    except Exception as exc:  # noqa: BLE001 - a scalar PyYAML cannot construct (2020-13-45, !!int abc, ...)
+        path, line, what = _unconstructible_scalar(text)
+        reason = f"{what} ({_yaml_problem(exc)})" if what else f"a value cannot be read ({_yaml_problem(exc)})"
+        raise PresetError(_dotted(path) if path else "", reason if path else f"not valid YAML: {reason}", line,
+                          source) from None
     return from_dict(raw, lines=_line_map(text, source), source=source, overrides=overrides)
+
+
+def _yaml_problem(exc: BaseException) -> str:
+    """PyYAML's reason in a few words; its ReaderError has ``reason``, not ``problem``."""
+    reason = getattr(exc, "problem", None) or getattr(exc, "reason", None)
+    if not reason:
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return str(reason)[:200]
+
+
+def _unconstructible_scalar(text: str) -> tuple[tuple, int | None, str]:
+    """Key path, line and description of the first value PyYAML composes but cannot construct."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        stack: list[tuple[yaml.Node, tuple]] = [(root, ())] if root is not None else []
+        budget = MAX_NODES
+        while stack and budget > 0:
+            budget -= 1
+            node, path = stack.pop()
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in reversed(node.value):
+                    key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                    stack.append((value_node, path + (key,)))
+                    stack.append((key_node, path))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend((item, path + (i,)) for i, item in reversed(list(enumerate(node.value))))
+            else:
+                try:
+                    loader.construct_object(node, deep=True)
+                except Exception:  # noqa: BLE001
+                    kind = str(node.tag).rsplit(":", 1)[-1] or "value"
+                    return path, node.start_mark.line + 1, f"{_short(node.value)} is not a valid {kind}"
+    except Exception:  # noqa: BLE001 - only a helper for the message
+        pass
+    finally:
+        loader.dispose()
+    return (), None, ""
 
 
 def load_preset(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentConfig:

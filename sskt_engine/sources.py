@@ -2,14 +2,16 @@
 
 A source comes from torchvision's weights (through its weights API and the
 ``TORCH_HOME`` cache, never downloaded here), a checkpoint file (plain
-state_dict, CSAIL ``.pth.tar`` with ``module.`` prefixes, safetensors), or an
-earlier run of this app. Model files are read with ``torch.load(weights_only=True)``
-or safetensors: a file that would need arbitrary unpickling is refused, because
-unpickling can run code.
+state_dict, CSAIL ``.pth.tar`` with ``module.`` prefixes, safetensors), an
+earlier run of this app, or a compiled model file (TorchScript or ``torch.export``;
+see ``compiled_sources``, which documents its own trust model). Weight files are read
+with ``torch.load(weights_only=True)`` or safetensors: a file that would need arbitrary
+unpickling is refused, because unpickling can run code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import zipfile
@@ -42,10 +44,28 @@ class FrozenSource:
     std: tuple[float, float, float]
     class_names: tuple[str, ...] | None
     origin: str  # where it came from, for the GUI and the summary
+    # Set when the source wants (255 * x - pixel_offset) / pixel_scale; mean/std then hold the
+    # equivalent values on [0, 1] pixels, for anything that only reads those.
+    pixel_scale: float | None = None
+    pixel_offset: float | None = None
+
+    def set_pixel_normalization(self, scale: float, offset: float) -> None:
+        self.pixel_scale, self.pixel_offset = float(scale), float(offset)
+        self.mean = (self.pixel_offset / 255.0,) * 3
+        self.std = (self.pixel_scale / 255.0,) * 3
+
+    def preprocessing(self) -> tuple[int, float, tuple[float, ...], tuple[float, ...]]:
+        """(side, multiplier, shift, divisor): the source sees (resize(x) * multiplier - shift) / divisor."""
+        if self.pixel_scale is not None:
+            return self.input_size, 255.0, (self.pixel_offset or 0.0,) * 3, (self.pixel_scale,) * 3
+        return self.input_size, 1.0, tuple(self.mean), tuple(self.std)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "num_classes": self.num_classes, "input_size": self.input_size,
-                "mean": list(self.mean), "std": list(self.std), "origin": self.origin}
+        out = {"name": self.name, "num_classes": self.num_classes, "input_size": self.input_size,
+               "mean": list(self.mean), "std": list(self.std), "origin": self.origin}
+        if self.pixel_scale is not None:
+            out.update(pixel_scale=self.pixel_scale, pixel_offset=self.pixel_offset)
+        return out
 
 
 # ----------------------------------------------------------------------------- file reading
@@ -381,12 +401,23 @@ def _build_run(cfg: SourceConfig) -> FrozenSource:
         class_names=_names(meta.get("class_names")), origin=f"run {folder.path}")
 
 
-_BUILDERS = {"torchvision": _build_torchvision, "checkpoint": _build_checkpoint, "run": _build_run}
+def _build_compiled(cfg: SourceConfig) -> FrozenSource:
+    from .compiled_sources import build_compiled_source  # it imports this module
+
+    return build_compiled_source(cfg)
+
+
+_BUILDERS = {"torchvision": _build_torchvision, "checkpoint": _build_checkpoint, "run": _build_run,
+             "compiled": _build_compiled}
 
 
 def build_source(cfg: SourceConfig, device: torch.device | str = "cpu") -> FrozenSource:
-    """Build, load and freeze one source: ``eval()``, no gradients, on ``device``."""
+    """Build, load and freeze one source: ``eval()``, no gradients, on ``device``.
+
+    ``pixel_scale``/``pixel_offset`` in the preset override any normalization the source brings."""
     source = _BUILDERS[cfg.kind](cfg)
+    if cfg.pixel_scale is not None:
+        source.set_pixel_normalization(cfg.pixel_scale, cfg.pixel_offset or 0.0)
     source.module.eval().requires_grad_(False).to(device)
     return source
 
@@ -396,22 +427,32 @@ def build_source(cfg: SourceConfig, device: torch.device | str = "cpu") -> Froze
 class SourceEnsemble(nn.Module):
     """Runs every source on the same augmented batch the target sees.
 
-    Images arrive as pixels in [0, 1]; each distinct (size, mean, std) is prepared
-    once (bilinear resize, re-normalization) and shared by the sources that need it.
+    Images arrive as pixels in [0, 1]; each distinct preprocessing (size, then mean/std
+    on [0, 1] pixels or scale/offset on [0, 255] pixels) is prepared once (bilinear
+    resize, re-normalization) and shared by the sources that need it.
     Stays in eval mode whatever ``train()`` is called with: BatchNorm statistics of
     a source must never drift (the authors' scripts let them)."""
 
-    def __init__(self, sources: Iterable[FrozenSource]):
+    def __init__(self, sources: Iterable[FrozenSource], precision: str = "float32", channels_last: bool = False):
+        """``precision`` bfloat16/float16 runs the sources under autocast (CUDA): soft labels
+        need no more, and the sources are often the larger networks. ``channels_last`` suits
+        tensor cores; both are what ``source_settings`` picks for a device."""
         super().__init__()
         self.sources = list(sources)
+        self.autocast_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(precision)
+        self.channels_last = channels_last
         self.nets = nn.ModuleList(s.module for s in self.sources)
+        if channels_last:
+            for net in self.nets:
+                if not isinstance(net, torch.jit.ScriptModule):
+                    net.to(memory_format=torch.channels_last)
         groups: dict[tuple, list[int]] = {}
         for index, s in enumerate(self.sources):
-            groups.setdefault((s.input_size, tuple(s.mean), tuple(s.std)), []).append(index)
+            groups.setdefault(s.preprocessing(), []).append(index)
         self.groups = list(groups.items())
-        for index, ((_, mean, std), _) in enumerate(self.groups):
-            self.register_buffer(f"mean{index}", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-            self.register_buffer(f"std{index}", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        for index, ((_, _, shift, divisor), _) in enumerate(self.groups):
+            self.register_buffer(f"shift{index}", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer(f"divisor{index}", torch.tensor(divisor).view(1, 3, 1, 1), persistent=False)
         self.eval()
 
     def train(self, mode: bool = True) -> "SourceEnsemble":
@@ -423,13 +464,34 @@ class SourceEnsemble(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         outputs: list[torch.Tensor | None] = [None] * len(self.sources)
-        with torch.inference_mode():
-            for group, ((size, _, _), members) in enumerate(self.groups):
+        if self.autocast_dtype is not None:
+            precision = torch.autocast(pixels.device.type, dtype=self.autocast_dtype)
+        else:
+            precision = contextlib.nullcontext()
+        with torch.inference_mode(), precision:
+            for group, ((size, multiplier, _, _), members) in enumerate(self.groups):
                 x = pixels
                 if x.shape[-1] != size or x.shape[-2] != size:
                     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-                x = (x - getattr(self, f"mean{group}")) / getattr(self, f"std{group}")
+                if multiplier != 1.0:
+                    x = x * multiplier
+                x = (x - getattr(self, f"shift{group}")) / getattr(self, f"divisor{group}")
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 for index in members:
                     outputs[index] = self.nets[index](x)
         # Inference tensors cannot be saved for backward; a clone outside the mode is a normal tensor.
         return [o.float().clone() for o in outputs]
+
+
+def source_settings(precision: str, device: torch.device) -> dict[str, Any]:
+    """Keyword arguments of ``SourceEnsemble`` for ``train.source_precision`` on ``device``:
+    auto means bfloat16 (or float16) with channels_last on CUDA, float32 elsewhere."""
+    cuda = device.type == "cuda"
+    if precision == "auto":
+        if not cuda:
+            return {"precision": "float32", "channels_last": False}
+        precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if precision != "float32" and not cuda:
+        precision = "float32"  # autocast in half precision is a CUDA feature; CPU stays exact
+    return {"precision": precision, "channels_last": cuda}

@@ -36,7 +36,7 @@ from .methods import METHODS
 from .methods.base import MethodContext, TrainingMethod
 from .runs import FAILED, FINISHED, RUNNING, STOPPED, MetricsLog, RunFolder, default_runs_root, library_versions, now_iso
 from .schedule import lr_factor
-from .sources import SourceEnsemble, build_source
+from .sources import SourceEnsemble, build_source, source_settings
 
 CHECKPOINT_FORMAT = "sskt-studio-checkpoint"
 
@@ -109,7 +109,8 @@ class Trainer:
         sources = [build_source(s, device) for s in cfg.sources]
         for source, name in zip(sources, _unique([s.name for s in sources])):
             source.name = name
-        ensemble = SourceEnsemble(sources).to(device) if sources else None
+        ensemble = (SourceEnsemble(sources, **source_settings(cfg.train.source_precision, device)).to(device)
+                    if sources else None)
         scaler = torch.amp.GradScaler("cuda") if cfg.train.amp and device.type == "cuda" else None
         ctx = MethodContext(cfg, data.num_classes, data.class_names, data.image_size, device, ensemble,
                             data.multi_label, scaler, dist=self.dist)

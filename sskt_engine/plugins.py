@@ -1,0 +1,243 @@
+"""Architectures from outside this project: installed plugin packages and the user models folder.
+
+Two places, both read by ``load_plugins()`` (call it once at start, before presets are read or
+architecture lists are shown; later calls return the first call's warnings and load nothing):
+
+1. **Entry points** in the group ``sskt_studio.architectures``. Each entry point names a
+   *function* ``register(registry)``; it is called with a registry that behaves like
+   ``sskt_engine.models.ARCHITECTURES`` (``add``, ``register`` decorator, ``get``, ``keys``...).
+   A package declares it in its ``pyproject.toml``::
+
+       [project.entry-points."sskt_studio.architectures"]
+       my_nets = "my_package.sskt:register"
+
+   and registers with ``registry.add("my_net", MyNet, input_size=224, description="...")``, where
+   ``MyNet(num_classes)`` returns a network mapping images to logits. ``tests/plugin_example``
+   is a complete, documented example.
+
+2. **The user models folder**, ``<user config dir>/models`` (``user_models_dir()``; the config dir
+   is appdirs' ``user_config_dir("sskt-studio", "SSKT")``, or ``$SSKT_STUDIO_CONFIG_DIR``): every
+   ``*.py`` file directly in it (not in subfolders, not starting with ``_`` or ``.``) is imported,
+   and its ``register(registry)`` function, if it has one, is called as for entry points. Files
+   that call ``ARCHITECTURES.add`` at import time work too. Only this folder is read: the folder
+   is never put on ``sys.path``, a link to a file outside it is skipped, and a folder or file
+   that other users may write to is skipped. The GUI shows ``USER_MODELS_NOTICE`` with it.
+
+Whatever goes wrong in a plugin (it cannot be imported, raises, registers a name that exists,
+registers something that is not a builder) becomes one warning sentence in the list
+``load_plugins()`` returns, for the GUI and the CLI to show; the app starts anyway. A plugin that
+fails part-way registers nothing: ``register`` writes into a staging registry that is copied
+into ``ARCHITECTURES`` only when it returned. Every architecture registered here carries an
+``origin`` in its metadata ("plugin example (sskt-example-plugin 0.1.0)", "user models folder:
+my_net.py") so the GUI can show where it came from.
+
+Both are code running with the user's permissions: installing a plugin package or putting a
+file in the folder is the user's decision to trust it; this module only makes sure nothing is
+picked up from anywhere else.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import re
+import stat
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import appdirs
+
+from .models import ARCHITECTURES
+from .registry import Registry
+
+ENTRY_POINT_GROUP = "sskt_studio.architectures"
+CONFIG_DIR_ENV = "SSKT_STUDIO_CONFIG_DIR"
+USER_MODELS_NOTICE = (
+    "Python files in this folder run as code, with your permissions, every time SSKT Studio starts. "
+    "Only put files here that you wrote or trust. Architectures are loaded from this folder only, never "
+    "from a preset's, a dataset's or a model file's folder.")
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_][\w.+-]{0,79}$")
+_lock = threading.Lock()
+_warnings: list[str] | None = None  # None until load_plugins has run once
+
+
+def user_config_dir() -> Path:
+    """The app's config folder (the same one the GUI's settings use)."""
+    env = os.environ.get(CONFIG_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(appdirs.user_config_dir("sskt-studio", "SSKT"))
+
+
+def user_models_dir() -> Path:
+    """Where users put ``.py`` files that register architectures (it may not exist yet)."""
+    return user_config_dir() / "models"
+
+
+def load_plugins() -> list[str]:
+    """Load plugin architectures once; return the warnings (empty when all went well)."""
+    global _warnings
+    with _lock:
+        if _warnings is None:
+            _warnings = _load_entry_points() + _load_user_models(user_models_dir())
+        return list(_warnings)
+
+
+# ----------------------------------------------------------------------------- staging
+
+class _StagingRegistry(Registry):
+    """What a plugin's ``register`` sees: reads fall through to the real registry, writes stay here."""
+
+    def __init__(self, target: Registry):
+        super().__init__(target.kind)
+        self._target = target
+
+    def add(self, key: str, value: Any, **meta: Any) -> None:
+        if key in self._target:
+            raise ValueError(f"{self.kind} {key!r} is already registered")
+        super().add(key, value, **meta)
+
+    def staged(self) -> list:
+        return super().entries()
+
+    def entry(self, key: str):
+        return super().entry(key) if Registry.__contains__(self, key) else self._target.entry(key)
+
+    def __contains__(self, key: object) -> bool:
+        return Registry.__contains__(self, key) or key in self._target
+
+    def keys(self) -> list[str]:
+        return self._target.keys() + super().keys()
+
+    def entries(self) -> list:
+        return self._target.entries() + super().entries()
+
+
+def _commit(staging: _StagingRegistry, origin: str, label: str) -> list[str]:
+    """Copy a plugin's valid entries into ARCHITECTURES; a warning for each refused one."""
+    warnings = []
+    for entry in staging.staged():
+        if not isinstance(entry.key, str) or not _KEY_RE.match(entry.key):
+            warnings.append(f"{label} registered an architecture named {entry.key!r}, which was skipped: names are "
+                            f"1 to 80 letters, digits, _ . + -")
+        elif entry.key in ARCHITECTURES:
+            warnings.append(f"{label} registered architecture {entry.key!r}, which already exists; it was skipped")
+        elif not callable(entry.value):
+            warnings.append(f"{label} registered architecture {entry.key!r} as a {type(entry.value).__name__}, not "
+                            f"a function of the class count; it was skipped")
+        else:
+            ARCHITECTURES.add(entry.key, entry.value, **{"origin": origin, **entry.meta})
+    return warnings
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+    return text[:300]
+
+
+def _run_register(register: Callable[[Registry], Any], origin: str, label: str,
+                  registered_elsewhere: bool = False) -> list[str]:
+    staging = _StagingRegistry(ARCHITECTURES)
+    try:
+        register(staging)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001  a plugin's bug must not stop the app
+        return [f"{label} failed while registering its architectures and none of them were added "
+                f"({_first_line(exc)})"]
+    warnings = _commit(staging, origin, label)
+    if not staging.staged() and not registered_elsewhere:
+        warnings.append(f"{label} registered no architecture")
+    return warnings
+
+
+# ----------------------------------------------------------------------------- entry points
+
+def _entry_points() -> list:
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _load_entry_points() -> list[str]:
+    try:
+        points = _entry_points()
+    except Exception as exc:  # noqa: BLE001  broken package metadata somewhere in the environment
+        return [f"the installed plugin packages could not be listed ({_first_line(exc)})"]
+    warnings: list[str] = []
+    for point in points:
+        dist = getattr(point, "dist", None)
+        package = f"{dist.name} {dist.version}" if dist is not None else point.value.split(":")[0]
+        label = f"architecture plugin {point.name!r} ({package})"
+        try:
+            register = point.load()
+        except (Exception, SystemExit) as exc:  # noqa: BLE001
+            warnings.append(f"{label} could not be loaded ({_first_line(exc)})")
+            continue
+        if not callable(register):
+            warnings.append(f"{label} names a {type(register).__name__}, not a function register(registry); "
+                            f"it was skipped")
+            continue
+        warnings += _run_register(register, f"plugin {point.name} ({package})", label)
+    return warnings
+
+
+# ----------------------------------------------------------------------------- user models folder
+
+def _writable_by_others(path: Path) -> bool:
+    if os.name != "posix":
+        return False
+    mode = path.stat().st_mode
+    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _module_name(file: Path) -> str:
+    return "sskt_user_models_" + re.sub(r"\W", "_", file.stem)
+
+
+def _load_user_models(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    if _writable_by_others(folder):
+        return [f"the user models folder {folder} can be changed by other users, so none of its files were "
+                f"loaded; make it writable by you only (chmod go-w)"]
+    warnings: list[str] = []
+    root = folder.resolve()
+    for file in sorted(folder.glob("*.py")):
+        if file.name.startswith(("_", ".")):
+            continue
+        label = f"{file.name} in the user models folder"
+        if file.resolve().parent != root:
+            warnings.append(f"{label} is a link to a file outside the folder; it was skipped")
+            continue
+        if _writable_by_others(file.resolve()):
+            warnings.append(f"{label} can be changed by other users; it was skipped (chmod go-w)")
+            continue
+        warnings += _import_user_file(file, label)
+    return warnings
+
+
+def _import_user_file(file: Path, label: str) -> list[str]:
+    name = _module_name(file)
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        return [f"{label} cannot be imported"]
+    module = importlib.util.module_from_spec(spec)
+    before = set(ARCHITECTURES.keys())
+    sys.modules[name] = module  # dataclasses and pickling inside the file look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001
+        sys.modules.pop(name, None)
+        return [f"{label} could not be imported ({_first_line(exc)})"]
+    origin = f"user models folder: {file.name}"
+    direct = [key for key in ARCHITECTURES.keys() if key not in before]
+    for key in direct:  # registered at import time, straight into ARCHITECTURES
+        ARCHITECTURES.entry(key).meta.setdefault("origin", origin)
+    register = getattr(module, "register", None)
+    if callable(register):
+        return _run_register(register, origin, label, registered_elsewhere=bool(direct))
+    if not direct:
+        return [f"{label} registered no architecture (define register(registry) in it)"]
+    return []
