@@ -312,6 +312,16 @@ def _check_torchscript(archive: _Archive, name: str) -> None:
                                   f"genuine torch.jit.save file never contains and which could run code here")
 
 
+def check_torchscript_file(path: Path) -> None:
+    """Run the TorchScript checks on a file before anything calls ``torch.jit.load`` on it
+    (the predict command and export verification use this too)."""
+    data = Path(path).read_bytes()
+    archive = _open_archive(data, Path(path).name)
+    if _detect_format(archive, Path(path).name) != TORCHSCRIPT:
+        raise SourceError(f"{Path(path).name} is not a TorchScript file")
+    _check_torchscript(archive, Path(path).name)
+
+
 def _check_weights_only(blob: bytes, entry: str, name: str) -> None:
     try:
         torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)

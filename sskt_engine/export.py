@@ -211,6 +211,7 @@ def _quiet_jit() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=Warning)
         warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export", category=Warning)
         warnings.filterwarnings("ignore", message=r".*feature will be removed", category=Warning)
+        warnings.filterwarnings("ignore", message=r"Constant folding", category=UserWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         yield
 
@@ -312,13 +313,13 @@ def detect_format(path: str | os.PathLike) -> str:
                          "safetensors or ONNX file)")
 
 
-def _check_meta(meta: Any, path: Path) -> dict[str, Any]:
+def _check_meta(meta: Any, path: Path, container: dict[str, Any] | None = None) -> dict[str, Any]:
     if isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT:
         for key in ("arch", "num_classes", "input_size", "mean", "std"):
             if key not in meta:
                 raise UserInputError(f"{path.name} was exported by SSKT Studio but its metadata lacks {key!r}")
         return meta
-    if isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT:
+    if CHECKPOINT_FORMAT in (isinstance(meta, dict) and meta.get("format"), (container or {}).get("format")):
         raise UserInputError(f"{path.name} is a training checkpoint of SSKT Studio, not an exported model; "
                              "export its run with sskt export first")
     raise UserInputError(f"{path.name} was not exported by SSKT Studio (it has no SSKT Studio model metadata)")
@@ -355,7 +356,7 @@ def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> Exporte
         aux = {k: v for k, v in tensors.items() if k.startswith("aux_heads.")}
     else:
         obj, _ = read_tensor_file(path)
-        meta = _check_meta(obj.get("meta"), path)
+        meta = _check_meta(obj.get("meta"), path, obj)
         state = obj.get("state_dict") or {}
         aux = obj.get("aux_heads") or {}
     backbone = build_any_architecture(meta["arch"], int(meta["num_classes"]))
@@ -376,6 +377,9 @@ def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> Exporte
 
 
 def _load_torchscript(path: Path) -> ExportedModel:
+    from .compiled_sources import check_torchscript_file
+
+    check_torchscript_file(path)  # TorchScript is code: the same checks as a compiled source gets
     extra = {TORCHSCRIPT_META: ""}
     try:
         with _quiet_jit():
@@ -476,7 +480,7 @@ def _max_abs_diff(got: tuple[torch.Tensor, ...], expected: tuple[torch.Tensor, .
         if tuple(g.shape) != tuple(e.shape):
             raise ExportFailed(f"the exported file gives outputs of shape {tuple(g.shape)} where the network "
                                f"gives {tuple(e.shape)}")
-        d = (g.float() - e.float()).abs().max()
+        d = (g.detach().float() - e.detach().float()).abs().max()
         diff = max(diff, float("inf") if not torch.isfinite(d) else float(d))
     return diff
 
@@ -517,6 +521,8 @@ def _resolve_output(output: str | os.PathLike, folder: RunFolder, fmt: str) -> P
     if not text.strip():
         raise UserInputError("no output path given")
     path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) and not path.is_dir():
+        raise UserInputError(f"cannot write into {text}: that folder does not exist")
     if path.is_dir():
         path = path / f"{folder.path.name}{DEFAULT_SUFFIX[fmt]}"
     parent = path.parent
@@ -527,11 +533,15 @@ def _resolve_output(output: str | os.PathLike, folder: RunFolder, fmt: str) -> P
             break
     if not parent.is_dir():
         raise UserInputError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _folder_writable(parent):
         raise UserInputError(f"cannot write {path}: folder {parent} is not writable")
     if path.exists() and not path.is_file():
         raise UserInputError(f"cannot write {path}: something other than a file is there")
     return path
+
+
+def _folder_writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _unwritable(path: Path, exc: OSError) -> UserInputError:
@@ -560,8 +570,10 @@ def _stage_and_publish(output: Path, write: Callable[[Path], None],
             if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise _unwritable(output, exc) from None
             if exc.errno == errno.ENOSPC:
-                raise ExportFailed(f"no space left on the device holding {output.parent}; nothing was written") from None
-            raise
+                raise ExportFailed(f"no space left on the device holding {output.parent}; {output.name} was "
+                                   "not written") from None
+            raise ExportFailed(f"writing {output} failed ({exc.strerror or _first_line(exc)}); it was not "
+                               "written") from None
         result = verify(tmp)
         _publishable(tmp)
         os.replace(tmp, output)
@@ -615,14 +627,18 @@ def export_run(run_dir: str | os.PathLike, fmt: str, output: str | os.PathLike, 
         except (UserInputError, ExportFailed, OSError):
             raise
         except Exception as exc:  # noqa: BLE001 - tracing/conversion errors of an architecture
-            raise ExportFailed(f"{item.meta['arch']} could not be converted to {fmt} ({_first_line(exc)})") from None
+            raise ExportFailed(f"writing {item.meta['arch']} as {fmt} failed ({_first_line(exc)})") from None
 
     def verify(tmp: Path) -> tuple[float | None, str]:
         progress("loading the file back and comparing outputs", 0.7)
-        diff, how = verify_export(tmp, fmt, x, expected)
+        try:
+            diff, how = verify_export(tmp, fmt, x, expected)
+        except UserInputError as exc:  # our own fresh file refused by its reader: the export is broken
+            raise ExportFailed(f"the exported {fmt} file could not be loaded back ({exc}); "
+                               "it was not written") from None
         if diff is not None and not diff <= TOLERANCE:
             raise ExportFailed(f"the exported {fmt} file computes outputs up to {diff:.2e} away from the trained "
-                               f"network (limit {TOLERANCE:.0e}); nothing was written", diff)
+                               f"network (limit {TOLERANCE:.0e}); it was not written", diff)
         return diff, how
 
     diff, how = _stage_and_publish(path, write, verify)

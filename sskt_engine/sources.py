@@ -316,6 +316,8 @@ def _build_checkpoint(cfg: SourceConfig) -> FrozenSource:
     if isinstance(obj.get("meta"), dict):
         meta.update(obj["meta"])
     state = extract_state_dict(obj, path.name)
+    if meta.get("format") == "sskt-studio-model":  # auxiliary heads kept at export are not part of the source
+        state = {k: v for k, v in state.items() if not k.startswith("aux_heads.")}
     arch = cfg.arch or meta.get("arch", "")
     if not arch:
         raise SourceError(f"{path.name} does not say which architecture it is; set the source's arch")
