@@ -338,11 +338,15 @@ class _Parser:
             self.check_range(value, path, meta)
             return value
         if hint is str:
+            choices = meta.get("choices")
+            if isinstance(raw, bool) and choices is not None:
+                allowed = list(choices() if callable(choices) else choices)
+                if "on" in allowed and "off" in allowed:  # YAML 1.1 reads a bare on/off as true/false
+                    raw = "on" if raw else "off"
             if not isinstance(raw, str):
                 self.fail(path, f"must be text, not {_type_name(raw)} {_short(raw)}")
             if len(raw) > 4096:
                 self.fail(path, "is too long (more than 4096 characters)")
-            choices = meta.get("choices")
             if choices is not None:
                 allowed = list(choices() if callable(choices) else choices)
                 if raw not in allowed:
@@ -394,8 +398,8 @@ def migrate(raw: dict, lines: Mapping[tuple, int], source: str | None) -> dict:
         raise PresetError("schema_version", f"version {_short(version)} was written by a newer SSKT Studio; this one "
                           f"reads up to {SCHEMA_VERSION}", lines.get(("schema_version",)), source)
     if version < 1:
-        raise PresetError("schema_version", f"must be at least 1, not {_short(version)}", lines.get(("schema_version",)),
-                          source)
+        raise PresetError("schema_version", f"must be at least 1, not {_short(version)}",
+                          lines.get(("schema_version",)), source)
     while version < SCHEMA_VERSION:
         raw = MIGRATIONS[version](dict(raw))
         version += 1
@@ -448,7 +452,7 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[tuple, Any]]:
     parsed = []
     for item in items:
         if "=" not in item:
-            raise PresetError(item, "an override must look like key.path=value")
+            raise PresetError("", f"an override must look like key.path=value, not {_short(item)}")
         key, _, text = item.partition("=")
         parts: list[Any] = []
         for piece in re.split(r"\.|\[|\]", key.strip()):
@@ -457,7 +461,7 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[tuple, Any]]:
             # isdigit() alone accepts "²" and other digits int() refuses
             parts.append(int(piece) if piece.isascii() and piece.isdigit() else piece)
         if not parts:
-            raise PresetError(item, "an override needs a key before '='")
+            raise PresetError("", f"an override needs a key before '=': {_short(item)}")
         try:
             value = yaml.safe_load(text) if text.strip() else ""
         except RecursionError:

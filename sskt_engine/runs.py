@@ -93,10 +93,12 @@ class RunFolder:
         root = Path(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise UserInputError(f"runs folder {root} is a file, not a folder") from None
+        except (FileExistsError, NotADirectoryError):  # root, or a folder above it, is a file
+            raise UserInputError(f"runs folder {root} cannot be created: it or a folder above it is a file") from None
         except PermissionError:
             raise UserInputError(f"runs folder {root} cannot be created (permission denied)") from None
+        except OSError as exc:
+            raise UserInputError(f"runs folder {root} cannot be created ({exc.strerror or exc})") from None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{_slug(config.name)}"
         for attempt in range(1000):
@@ -106,6 +108,10 @@ class RunFolder:
                 break
             except FileExistsError:
                 continue
+            except PermissionError:
+                raise UserInputError(f"runs folder {root} is not writable (permission denied)") from None
+            except OSError as exc:  # a read-only file system, a full disk
+                raise UserInputError(f"cannot create a run folder in {root} ({exc.strerror or exc})") from None
         else:
             raise UserInputError(f"could not create a unique run folder in {root}")
         run = cls(path)
@@ -227,6 +233,8 @@ def find_run(path_or_name: str, root: str | os.PathLike | None = None) -> RunFol
     if not candidate.exists():
         candidate = (Path(root) if root else default_runs_root()) / path_or_name
     folder = RunFolder(candidate)
+    if candidate.exists() and not candidate.is_dir():
+        raise UserInputError(f"{candidate} is a file, not a run folder")
     if not candidate.is_dir():
         raise UserInputError(f"run folder {path_or_name} does not exist")
     if not folder.exists():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import shutil
 import socket
 import threading
@@ -83,6 +84,7 @@ class Trainer:
         self._log: MetricsLog | None = None
         self.dist = DistContext.from_env()  # several ranks when started by torchrun
         self.fault_hook: Callable[[int, int], None] | None = None  # tests inject failures here
+        self._skipped_before = 0  # batches skipped (nan_policy skip) before the checkpoint resumed from
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, runs_root: str | os.PathLike | None = None,
@@ -128,11 +130,18 @@ class Trainer:
         return _Setup(device, data, method, train_stream, val_stream)
 
     # ------------------------------------------------------------------------------- events
-    def _emit(self, event: ev.Event) -> None:
+    def _emit(self, event: ev.Event, *, best_effort: bool = False) -> None:
+        """``best_effort``: a failure to log (a full disk) is printed, not raised; for the
+        events that report a failure, which must reach the listener whatever the disk says."""
         if not self.dist.is_main:  # rank 0 speaks for the whole group
             return
         if self._log is not None:
-            self._log(event)
+            try:
+                self._log(event)
+            except Exception:  # noqa: BLE001
+                if not best_effort:
+                    raise
+                traceback.print_exc()
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -159,6 +168,7 @@ class Trainer:
             if state is not None:
                 start_epoch, best_acc, best_epoch, global_step = (state["epoch"], state["best_val_acc"],
                                                                   state["best_epoch"], state["global_step"])
+                self._skipped_before = int(state.get("skipped_steps", 0))
             wall_before = float(self.run_folder.summary().get("wall_time_s", 0.0))
             if main:
                 self._trim_metrics(start_epoch)
@@ -201,7 +211,7 @@ class Trainer:
                 summary.update(epochs_completed=epoch + 1, best_val_acc=best_acc, best_epoch=best_epoch + 1,
                                final_val_acc=final_acc, final_val=val,
                                wall_time_s=wall_before + time.perf_counter() - started,
-                               skipped_steps=len(method.ctx.skipped_steps))
+                               skipped_steps=self._skipped_total(setup))
                 folder.write_summary(summary)
                 if self.dist.any(self.stop_event.is_set(), setup.device):
                     status = STOPPED if epoch + 1 < cfg.train.epochs else FINISHED
@@ -214,17 +224,27 @@ class Trainer:
                                       run_dir=str(folder.path), time=time.time()))
         except Exception as exc:  # noqa: BLE001  the run fails; the process and the GUI live on
             message = self._failure_sentence(exc, epoch)
+            detail = traceback.format_exc()
             summary.update(status=FAILED, message=message, finished=now_iso(), pid=None,
                            wall_time_s=wall_before + time.perf_counter() - started)
-            folder.write_summary(summary)
-            self._emit(ev.RunFailed(message=message, detail=traceback.format_exc(),
-                                    epochs_completed=summary["epochs_completed"], run_dir=str(folder.path),
-                                    time=time.time()))
+            try:
+                folder.write_summary(summary)
+            except Exception as write_exc:  # noqa: BLE001  the disk that failed the run may refuse this too
+                message += (f"; the run's summary.json could not be updated either ({type(write_exc).__name__}), "
+                            "so it still shows the state after the last completed epoch")
+            self._emit(ev.RunFailed(message=message, detail=detail, epochs_completed=summary["epochs_completed"],
+                                    run_dir=str(folder.path), time=time.time()), best_effort=True)
         finally:
             if self._log is not None:
-                self._log.close()
+                try:
+                    self._log.close()
+                except OSError:  # flushing onto a full disk; every whole line written is kept
+                    traceback.print_exc()
                 self._log = None
         return self.run_folder if main else None
+
+    def _skipped_total(self, setup: _Setup) -> int:
+        return self._skipped_before + len(setup.method.ctx.skipped_steps)
 
     def _failure_sentence(self, exc: BaseException, epoch: int) -> str:
         if isinstance(exc, (TrainingFailed, UserInputError)):
@@ -248,7 +268,7 @@ class Trainer:
             "seed": cfg.train.seed, "num_classes": setup.data.num_classes, "train_size": len(setup.data.train),
             "val_size": len(setup.data.val), "data_resident": setup.train_stream.resident,
             "sources": [s.describe() for s in (setup.method.ctx.sources.sources if setup.method.ctx.sources else [])],
-            "skipped_steps": 0, "versions": library_versions(), "processes": self.dist.world,
+            "skipped_steps": self._skipped_before, "versions": library_versions(), "processes": self.dist.world,
         }
         return summary
 
@@ -270,9 +290,12 @@ class Trainer:
         total_steps = steps * cfg.train.epochs
         log_every = cfg.train.log_every
         names = method.loss_names()
-        # running sums on the device: losses..., correct, samples; read back once per window
-        epoch_sums = torch.zeros(len(names) + 2, device=device)
-        window = torch.zeros(len(names) + 2, device=device)
+        skip_bad = cfg.train.nan_policy == "skip"
+        skipped_at_start = len(method.ctx.skipped_steps)
+        # running sums on the device: losses..., correct, samples, steps counted; read back once per window
+        epoch_sums = torch.zeros(len(names) + 3, device=device)
+        window = torch.zeros(len(names) + 3, device=device)
+        one = torch.ones(1, device=device)
         world = self.dist.world
         window_start = time.perf_counter()
         step_time_ema: float | None = None
@@ -287,9 +310,11 @@ class Trainer:
                 self.fault_hook(epoch, step)
             out = method.train_step(batch.pixels, batch.images, batch.labels, global_step)
             global_step += 1
-            values = torch.stack([out.losses[n].float() for n in names] +
-                                 [_correct(out.logits, batch.labels).float(),
-                                  torch.tensor(float(batch.labels.shape[0]), device=device)])
+            values = torch.cat([torch.stack([out.losses[n].float() for n in names] +
+                                            [_correct(out.logits, batch.labels).float(),
+                                             torch.tensor(float(batch.labels.shape[0]), device=device)]), one])
+            if skip_bad:  # a skipped batch changed nothing; keep its NaN out of the curves (no host sync)
+                values = torch.where(torch.isfinite(values[: len(names)]).all(), values, torch.zeros_like(values))
             window += values
             if step % log_every == 0 or step == steps:
                 self.dist.sum_(window)
@@ -298,21 +323,28 @@ class Trainer:
                 self._check_finite(stats, names, epoch, step, global_step, log_every)
                 now = time.perf_counter()
                 elapsed = max(now - window_start, 1e-9)
-                window_seen = stats[-1]
+                window_seen = stats[-2]
                 steps_in_window = (step - 1) % log_every + 1
+                counted = stats[-1] / world  # steps whose numbers count (all but skipped ones), per rank
                 per_step = elapsed / steps_in_window
                 step_time_ema = per_step if step_time_ema is None else 0.7 * step_time_ema + 0.3 * per_step
-                self._emit(ev.Progress(
-                    epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
-                    losses={n: stats[i] / steps_in_window for i, n in enumerate(names)},
-                    train_acc=stats[-2] / max(window_seen, 1), lr=lr, samples_per_s=window_seen / elapsed,
-                    eta_s=step_time_ema * (total_steps - global_step), time=time.time()))
+                if counted:  # a window of skipped batches only has nothing to plot
+                    self._emit(ev.Progress(
+                        epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
+                        losses={n: stats[i] / counted for i, n in enumerate(names)},
+                        train_acc=stats[-3] / max(window_seen, 1), lr=lr, samples_per_s=window_seen / elapsed,
+                        eta_s=step_time_ema * (total_steps - global_step), time=time.time()))
                 epoch_sums += window
                 window.zero_()
                 window_start = time.perf_counter()
         stats = epoch_sums.tolist()
-        means = {n: stats[i] / max(step, 1) for i, n in enumerate(names)}
-        means["acc"] = stats[-2] / max(stats[-1], 1)
+        counted = stats[-1] / world
+        means = {n: stats[i] / counted if counted else float("nan") for i, n in enumerate(names)}
+        means["acc"] = stats[-3] / max(stats[-2], 1)
+        skipped = len(method.ctx.skipped_steps) - skipped_at_start
+        if skipped:
+            self._emit(ev.LogMessage("warning", f"skipped {skipped} batch(es) with a NaN or infinite loss in epoch "
+                                     f"{epoch + 1} (train.nan_policy: skip)", time.time()))
         return means, global_step, True
 
     def _check_finite(self, stats: list[float], names: list[str], epoch: int, step: int, global_step: int,
@@ -323,10 +355,10 @@ class Trainer:
             if not math.isfinite(stats[i]):
                 bad = [n for j, n in enumerate(names) if not math.isfinite(stats[j]) and n != "loss"] or [name]
                 first = (step - 1) // log_every * log_every + 1
+                where = f"at step {step}" if first == step else f"between steps {first} and {step}"
                 raise TrainingFailed(
-                    f"the loss became {'NaN' if math.isnan(stats[i]) else 'infinite'} in epoch {epoch + 1} between "
-                    f"steps {first} and {step} (term: {', '.join(bad)}); lower train.lr, or set "
-                    f"train.nan_policy: skip to skip such batches")
+                    f"the loss became {'NaN' if math.isnan(stats[i]) else 'infinite'} in epoch {epoch + 1} {where} "
+                    f"(term: {', '.join(bad)}); lower train.lr, or set train.nan_policy: skip to skip such batches")
 
     # ------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -391,7 +423,7 @@ class Trainer:
         state = setup.method.state_dict()
         state.update({
             "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epochs_done, "global_step": global_step,
-            "best_val_acc": best_acc, "best_epoch": best_epoch,
+            "best_val_acc": best_acc, "best_epoch": best_epoch, "skipped_steps": self._skipped_total(setup),
             "scaler": setup.method.ctx.scaler.state_dict() if setup.method.ctx.scaler is not None else None,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if setup.device.type == "cuda" else []},
@@ -407,10 +439,23 @@ class Trainer:
 
     def _load_resume_state(self, setup: _Setup) -> dict[str, Any] | None:
         path = self.run_folder.checkpoint_path("last")
-        if not path.is_file():
+        name = self.run_folder.path.name
+        if path.exists() and not path.is_file():
+            raise UserInputError(f"the last checkpoint of run {name} cannot be read ({path} is not a file); "
+                                 "it cannot be resumed")
+        if not path.exists():
+            done = int(self.run_folder.summary().get("epochs_completed") or 0)
+            if done > 0 or self.run_folder.checkpoint_path("best").exists():
+                # starting over would trim the logged epochs and overwrite best.pt: refuse instead
+                raise UserInputError(f"run {name} completed {done} epoch(s) but its last checkpoint {path} is "
+                                     "missing; it cannot be resumed (start a new run from its preset instead)")
             return None  # failed or stopped before the first epoch ended: start over in the same folder
         try:
             state = torch.load(path, map_location=setup.device, weights_only=True)
+        except pickle.UnpicklingError:
+            raise UserInputError(f"the last checkpoint of run {self.run_folder.path.name} was refused: it holds "
+                                 "Python objects other than tensors, whose unpickling could run code on this "
+                                 "machine; it cannot be resumed") from None
         except Exception as exc:  # noqa: BLE001
             raise UserInputError(f"the last checkpoint of run {self.run_folder.path.name} cannot be read "
                                  f"({type(exc).__name__}); it cannot be resumed") from None
