@@ -300,7 +300,7 @@ def detect_format(path: str | os.PathLike) -> str:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
-        except (zipfile.BadZipFile, OSError):
+        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, NotImplementedError, ValueError):
             raise UserInputError(f"{path.name} is a damaged or truncated archive, not a readable model file") from None
         return "torchscript" if any(n.endswith("constants.pkl") or "/code/" in n for n in names) else "pt"
     if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < path.stat().st_size:
@@ -318,11 +318,31 @@ def _check_meta(meta: Any, path: Path, container: dict[str, Any] | None = None) 
         for key in ("arch", "num_classes", "input_size", "mean", "std"):
             if key not in meta:
                 raise UserInputError(f"{path.name} was exported by SSKT Studio but its metadata lacks {key!r}")
+        _check_meta_values(meta, path)
         return meta
     if CHECKPOINT_FORMAT in (isinstance(meta, dict) and meta.get("format"), (container or {}).get("format")):
         raise UserInputError(f"{path.name} is a training checkpoint of SSKT Studio, not an exported model; "
                              "export its run with sskt export first")
     raise UserInputError(f"{path.name} was not exported by SSKT Studio (it has no SSKT Studio model metadata)")
+
+
+def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
+    """Refuse impossible metadata before it sizes a network (a huge class count would allocate gigabytes)."""
+    from .sources import checked_class_count
+
+    if checked_class_count(meta["num_classes"], path.name) is None:
+        raise UserInputError(f"{path.name}: its metadata gives no class count")
+    size = meta["input_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+        raise UserInputError(f"{path.name}: its metadata gives an impossible input size ({str(size)[:40]})")
+    for key in ("mean", "std"):
+        values = meta[key]
+        if (not isinstance(values, list) or len(values) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+                or key == "std" and not all(v > 0 for v in values)):
+            raise UserInputError(f"{path.name}: its metadata gives an impossible {key} ({str(values)[:60]})")
+    if not isinstance(meta["arch"], str):
+        raise UserInputError(f"{path.name}: its metadata names no architecture")
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -111,9 +111,10 @@ def read_tensor_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{path.name} was refused: loading it needs unsafe unpickling of Python objects, which could run "
             f"code on this machine ({_unsafe_reason(exc)}); re-save it as a plain state_dict or as safetensors"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001  a damaged file makes torch.load raise almost anything
+        # (struct.error, KeyError, IndexError, AssertionError, UnicodeDecodeError, ...)
         raise SourceError(f"{path.name} is not a readable PyTorch file; it may be truncated or of another "
-                          f"format ({_first_line(exc)})") from None
+                          f"format ({type(exc).__name__}: {_first_line(exc)})") from None
     if isinstance(obj, nn.Module):  # impossible with weights_only, kept for clarity
         raise SourceError(f"{path.name} holds a whole pickled model; save its state_dict instead")
     if not isinstance(obj, dict):
@@ -140,11 +141,28 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _unsafe_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for line in text.splitlines():
-        if "Unsupported global" in line or "GLOBAL" in line:
-            return line.strip().lstrip("WeightsUnpickler error: ")[:200]
+    import re
+
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    if found:
+        return f"it refers to {found.group(1)}, which is not a tensor or plain data"
     return "it contains objects other than tensors"
+
+
+MAX_CLASSES = 100_000
+
+
+def checked_class_count(value: Any, where: str) -> int | None:
+    """A class count read from a file's metadata: None when absent, else a sane integer."""
+    if value is None:
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise SourceError(f"{where}: its metadata gives an impossible class count ({str(value)[:40]})") from None
+    if not 1 <= count <= MAX_CLASSES or count != value and not isinstance(value, str):
+        raise SourceError(f"{where}: its metadata gives an impossible class count ({str(value)[:40]})")
+    return count
 
 
 def extract_state_dict(obj: dict[str, Any], name: str) -> dict[str, torch.Tensor]:
@@ -321,7 +339,7 @@ def _build_checkpoint(cfg: SourceConfig) -> FrozenSource:
     arch = cfg.arch or meta.get("arch", "")
     if not arch:
         raise SourceError(f"{path.name} does not say which architecture it is; set the source's arch")
-    num_classes = cfg.num_classes or _int_or_none(meta.get("num_classes"))
+    num_classes = cfg.num_classes or checked_class_count(meta.get("num_classes"), path.name)
     model = build_any_architecture(arch, num_classes or 1000)
     key = _classifier_key(model)
     if num_classes is None:

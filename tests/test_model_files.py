@@ -160,9 +160,6 @@ def _damaged_torch_files(tmp: Path, case: str, files: dict[str, Path]) -> list[P
     return [path]
 
 
-@pytest.mark.xfail(strict=True, reason="bug (not fixed here): sources.read_tensor_file catches only some of what "
-                   "torch.load raises on a damaged file (struct.error, KeyError, IndexError, AssertionError escape) "
-                   "and export.detect_format lets zipfile's UnicodeDecodeError/NotImplementedError escape")
 @pytest.mark.parametrize("case", ["truncated legacy .pth.tar", "data.pkl referring to a missing memo entry",
                                   "an archive entry name that is not UTF-8"])
 def test_damaged_torch_files_are_refused_with_a_sentence(files, tmp_path, case):
@@ -220,9 +217,6 @@ def test_a_source_whose_metadata_lies_about_its_class_count(files, tmp_path):
         build_source(SourceConfig(kind="checkpoint", path=str(path)))
 
 
-@pytest.mark.xfail(strict=True, reason="bug (export._load_state_dict_file and sources._build_checkpoint, not "
-                   "fixed here): num_classes from a file's metadata is used to build the network before it is "
-                   "checked, so -1 or 'abc' raise RuntimeError/ValueError and a huge count allocates gigabytes")
 @pytest.mark.parametrize("bad", [-1, "abc", None, 10**30])
 def test_impossible_class_counts_in_metadata_are_refused(files, tmp_path, bad):
     obj = torch.load(files["export_pt"], weights_only=True)
@@ -336,9 +330,6 @@ def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path, name):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug (sources._unsafe_reason, not fixed here): str.lstrip strips a set of "
-                   "characters, so 'Unsupported global: GLOBAL exec ...' becomes 'upported global ...', and the "
-                   "reason goes on to advise allow-listing the global")
 def test_the_refusal_names_the_forbidden_global_cleanly(tmp_path):
     path = tmp_path / "exec.pt"
     torch.save({"w": _Payload(tmp_path / "MARKER")}, path)
