@@ -190,12 +190,18 @@ class Trainer:
             for note in setup.data.notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
             status = FINISHED
+            reported_unreadable = 0
             for epoch in range(start_epoch, cfg.train.epochs):
                 epoch_start = time.perf_counter()
                 train_means, global_step, completed = self._train_epoch(setup, epoch, global_step)
                 if not completed:
                     status = STOPPED
                     break
+                unreadable = setup.train_stream.unreadable | setup.val_stream.unreadable
+                if len(unreadable) > reported_unreadable:
+                    reported_unreadable = len(unreadable)
+                    self._emit(ev.LogMessage("warning", f"skipped {len(unreadable)} unreadable image(s) so far, "
+                                             f"e.g. {sorted(unreadable)[0]}", time.time()))
                 val, report = self._evaluate(setup, epoch)
                 final_acc = val["acc"]
                 is_best = final_acc > best_acc

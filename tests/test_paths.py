@@ -245,9 +245,6 @@ def test_unreadable_preset_model_runs_and_export_folders_are_one_sentence(unread
         assert results[name] == [kind, message], (name, results[name])
 
 
-@pytest.mark.xfail(strict=True, reason="bug (sskt_engine/data/image_folder.py, not fixed here): an unreadable "
-                   "data.root escapes as a raw PermissionError from find_layout's is_dir() checks, and an "
-                   "unreadable class folder is reported as 'holds no images' because os.walk hides the error")
 def test_unreadable_dataset_folders_are_named_as_unreadable(unreadable):
     base, results = unreadable
     assert results["dataset root"][0] == "DataError", results["dataset root"]

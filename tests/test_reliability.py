@@ -513,9 +513,6 @@ def test_corrupt_images_are_skipped_with_a_warning_count_and_the_run_finishes(tm
     assert folder.summary()["train_size"] + folder.summary()["val_size"] == 36
 
 
-@pytest.mark.xfail(strict=True, reason="bug (sskt_engine/data, not fixed here): a file set left on disk only "
-                   "checks image headers at load time, so a truncated image fails the run mid-epoch with "
-                   "'was it changed or removed' instead of being skipped like in memory")
 def test_corrupt_images_in_a_dataset_left_on_disk_are_skipped_too(tmp_path, monkeypatch):
     root = _image_folder(tmp_path / "images")
     _corrupt_files(root)

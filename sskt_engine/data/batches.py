@@ -17,6 +17,7 @@ run would have seen, whatever the number of DataLoader workers.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -199,6 +200,7 @@ class BatchStream:
         self.drop_last = drop_last
         self.num_workers = num_workers
         self.rank, self.world = shard
+        self.unreadable: set[str] = set()  # files skipped because they no longer decode
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._resident = choose_resident(dataset, self.device, resident)
@@ -265,11 +267,20 @@ class BatchStream:
                             generator=seeded_generator(self.seed, "loader", epoch))
         for pixels, labels, indices, ok in loader:
             if not bool(ok.all()):
-                self._raise_unreadable(int(indices[~ok][0]))
+                for index in indices[~ok].tolist():
+                    self._skip_or_raise(index)
+                pixels, labels, indices = pixels[ok], labels[ok], indices[ok]
+                if len(labels) == 0:
+                    continue
             yield self._finish(pixels.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True),
                                indices.to(self.device, non_blocking=True))
 
-    def _raise_unreadable(self, index: int) -> None:
+    def _skip_or_raise(self, index: int) -> None:
+        """A file that is still there but does not decode is skipped and counted, as corrupt
+        images are when a dataset is loaded into memory; a file that vanished fails the run."""
+        if isinstance(self.dataset, FileImageSet) and os.path.isfile(self.dataset.paths[index]):
+            self.unreadable.add(self.dataset.paths[index])
+            return
         where = self.dataset.paths[index] if isinstance(self.dataset, FileImageSet) else f"sample {index}"
         raise DataError(f"image {where} could not be read any more; was it changed or removed after the "
                         "dataset was loaded?")

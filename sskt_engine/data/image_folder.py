@@ -74,6 +74,13 @@ def class_folders(folder: Path) -> tuple[str, ...]:
 
 def find_layout(root: Path) -> FolderLayout:
     """Decide between the train/val layout and the single folder of classes."""
+    try:
+        return _find_layout(root)
+    except PermissionError:
+        raise DataError(f"data.root folder {root} cannot be read (permission denied).") from None
+
+
+def _find_layout(root: Path) -> FolderLayout:
     if not root.exists():
         raise DataError(f"data.root folder {root} does not exist.")
     if not root.is_dir():
@@ -94,7 +101,11 @@ def find_layout(root: Path) -> FolderLayout:
 
 def _images_under(folder: Path) -> list[str]:
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+
+    def refuse(error: OSError) -> None:  # os.walk would silently skip a folder it cannot read
+        raise DataError(f"folder {error.filename} cannot be read (permission denied).")
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=refuse):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(os.path.join(dirpath, f) for f in sorted(filenames)
                      if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))

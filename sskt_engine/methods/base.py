@@ -91,9 +91,12 @@ class TrainingMethod:
         """Backward and step, through the AMP scaler when there is one. With nan_policy
         'skip' a non-finite loss skips the step (this needs one host sync per step)."""
         optimizer.zero_grad(set_to_none=True)
-        if self.ctx.config.train.nan_policy == "skip" and not torch.isfinite(loss.detach()).item():
-            self.ctx.skipped_steps.append(step)
-            return
+        if self.ctx.config.train.nan_policy == "skip":
+            bad = not torch.isfinite(loss.detach()).item()
+            # every rank skips together, or the others would wait in the gradient all-reduce
+            if self.ctx.dist.any(bad, loss.device):
+                self.ctx.skipped_steps.append(step)
+                return
         if self.ctx.scaler is not None:
             self.ctx.scaler.scale(loss).backward()
             self.ctx.sync_gradients(optimizer)
