@@ -1,0 +1,70 @@
+"""Entry point of ``sskt-studio`` and ``python -m app``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+APP_NAME = "SSKT Studio"
+
+
+def configure_application(app) -> None:
+    """Style, icon and plot defaults shared by the real app, the tests and the benchmark."""
+    import pyqtgraph as pg
+
+    from app.resources import app_icon, style_sheet
+
+    app.setStyle("Fusion")
+    app.setWindowIcon(app_icon())
+    sheet = style_sheet()
+    if sheet:
+        app.setStyleSheet(sheet)
+    pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sskt-studio", description="Set up, run and watch knowledge-transfer "
+                                     "experiments.")
+    parser.add_argument("preset", nargs="?", type=Path, help="a preset file to open")
+    parser.add_argument("--runs-dir", type=Path, help="folder holding the runs (remembered)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+
+    from PySide6 import QtCore, QtWidgets
+
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    QtCore.QCoreApplication.setOrganizationName("SSKT")
+    QtCore.QCoreApplication.setApplicationName(APP_NAME)
+    QtWidgets.QApplication.setDesktopFileName("sskt-studio")
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
+    configure_application(app)
+    settings = AppSettings()
+    if args.runs_dir:
+        settings.runs_root = args.runs_dir.expanduser().resolve()
+    from app.gc_guard import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector(parent=app).start()
+    window = MainWindow(settings, preset=args.preset)
+    window.show()
+    # Ctrl+C in the terminal closes the window the normal way (asking about a running run or
+    # unsaved changes). Python only sees the signal when it runs, hence the idle timer.
+    signal.signal(signal.SIGINT, lambda *_: QtCore.QTimer.singleShot(0, window.close))
+    wake = QtCore.QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    try:
+        return app.exec()
+    finally:
+        collector.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

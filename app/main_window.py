@@ -1,0 +1,491 @@
+"""The main window: setup on the left, run controls and live plots in the middle, runs on the right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import background, engine_catalog
+from app.dialogs import ask_save_changes, ask_stop_run, show_error
+from app.preset_document import PresetDocument
+from app.resources import app_icon, builtin_presets, demo_preset, is_builtin
+from app.run_controller import RunController
+from app.run_history import load_run_curves, replay_before
+from app.settings import AppSettings
+from app.widgets.log_view import LogView
+from app.widgets.plots import LivePlots
+from app.widgets.results_view import ResultsView
+from app.widgets.run_bar import RunBar
+from app.widgets.runs_panel import RESUMABLE, RunsPanel
+from app.widgets.setup_panel import SetupPanel
+from sskt_engine.errors import PresetError
+from sskt_engine.events import EpochEnd, Event, RunFinished, RunStarted
+from sskt_engine.runs import RunFolder, default_runs_root
+
+APP_NAME = "SSKT Studio"
+PRESET_FILTER = "SSKT presets (*.yaml *.yml);;All files (*)"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, settings: AppSettings | None = None, *, trainer_class: Any = None,
+                 preset: Path | None = None, runs_root: Path | None = None):
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.setObjectName("mainWindow")
+        self.setWindowIcon(app_icon())
+        self.runs_root = Path(runs_root or self.settings.runs_root or default_runs_root())
+        self.document = PresetDocument(self)
+        self.controller = RunController(trainer_class, self)
+        self._closing = False
+        self._last_run_dir: Path | None = None
+
+        self._build_actions()
+        self._build_widgets()
+        self._build_menus()
+        self._connect()
+        self._restore_geometry()
+        self._load_initial(preset)
+        self._update_title()
+        self._update_actions()
+
+    # ----------------------------------------------------------------------------- building
+    def _action(self, text: str, slot, shortcuts: list | None = None, tip: str = "",
+                icon: QtWidgets.QStyle.StandardPixmap | None = None) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        if shortcuts:
+            action.setShortcuts([QtGui.QKeySequence(s) for s in shortcuts])
+        if tip:
+            keys = ", ".join(s.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
+            action.setToolTip(f"{tip} ({keys})" if keys else tip)
+            action.setStatusTip(tip)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work wherever the focus is in the window
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QtWidgets.QStyle.StandardPixmap
+        keys = QtGui.QKeySequence.StandardKey
+        self.new_action = self._action("&New", self.new_preset, [keys.New], "Start from the default settings")
+        self.open_action = self._action("&Open…", self.open_preset_dialog, [keys.Open], "Open a preset file")
+        self.save_action = self._action("&Save", self.save_preset, [keys.Save], "Save the preset")
+        self.save_as_action = self._action("Save &As…", self.save_preset_as, [keys.SaveAs],
+                                           "Save the preset to a new file")
+        self.quit_action = self._action("&Quit", self.close, [keys.Quit], "Quit SSKT Studio")
+        self.start_action = self._action("&Start", self.start_run, ["Ctrl+R", "F5"], "Train with these settings",
+                                         sp.SP_MediaPlay)
+        self.stop_action = self._action("S&top", self.stop_run, ["Esc", "Ctrl+."],
+                                        "Stop the run after the current step", sp.SP_MediaStop)
+        self.resume_action = self._action("&Resume", self.resume_run, ["Ctrl+Shift+R"],
+                                          "Continue a stopped or failed run in its own folder", sp.SP_MediaSeekForward)
+
+    def _build_widgets(self) -> None:
+        self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks
+                            | QtWidgets.QMainWindow.DockOption.AllowTabbedDocks)
+        self.setup_panel = SetupPanel(self.document, lambda: self.runs_root)
+        self.setup_dock = QtWidgets.QDockWidget("Experiment", self)
+        self.setup_dock.setObjectName("setupDock")
+        self.setup_dock.setWidget(self.setup_panel)
+        self.setup_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                    | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.setup_dock.setMinimumWidth(330)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.setup_dock)
+
+        self.runs_panel = RunsPanel(self.runs_root)
+        self.runs_dock = QtWidgets.QDockWidget("Runs", self)
+        self.runs_dock.setObjectName("runsDock")
+        self.runs_dock.setWidget(self.runs_panel)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.runs_dock)
+
+        buttons = []
+        for action, name in ((self.start_action, "startButton"), (self.stop_action, "stopButton"),
+                             (self.resume_action, "resumeButton")):
+            button = QtWidgets.QToolButton()
+            button.setObjectName(name)
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            button.setIconSize(QtCore.QSize(18, 18))
+            buttons.append(button)
+        self.start_button, self.stop_button, self.resume_button = buttons
+        self.run_bar = RunBar(*buttons)
+        self.plots = LivePlots()
+        self.results = ResultsView()
+        self.log = LogView()
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.plots, "Live curves")
+        self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.log, "Log")
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.run_bar)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.state_label = QtWidgets.QLabel("Idle")
+        self.state_label.setObjectName("stateLabel")
+        self.statusBar().addPermanentWidget(self.state_label)
+        for problem in engine_catalog.problems:
+            self.log.add(problem, "warning")
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.new_action)
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.builtin_menu = file_menu.addMenu("&Built-in Presets")
+        for path in builtin_presets():
+            action = self.builtin_menu.addAction(path.stem.replace("_", " ").replace("-", " "))
+            action.setToolTip(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
+        self.builtin_menu.setEnabled(bool(builtin_presets()))
+        self._fill_recent()
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        run_menu = bar.addMenu("&Run")
+        for action in (self.start_action, self.stop_action, self.resume_action):
+            run_menu.addAction(action)
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.setup_dock.toggleViewAction())
+        view_menu.addAction(self.runs_dock.toggleViewAction())
+        view_menu.addSeparator()
+        for index in range(self.tabs.count()):
+            action = view_menu.addAction(self.tabs.tabText(index))
+            action.setShortcut(QtGui.QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("&About SSKT Studio", self._about)
+
+    def _connect(self) -> None:
+        self.document.state_changed.connect(self._update_title)
+        self.document.state_changed.connect(self._update_actions)
+        self.document.changed.connect(self._update_actions)
+        self.controller.event.connect(self._on_event)
+        self.controller.failed.connect(self._on_failed)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.busy_changed.connect(lambda _busy: self._update_actions())
+        self.run_bar.problem_clicked.connect(self.setup_panel.focus_field)
+        self.runs_panel.selection_changed.connect(self._runs_selected)
+        self.runs_panel.results_requested.connect(self.show_results)
+        self.runs_panel.open_preset_requested.connect(self.open_run_preset)
+        self.runs_panel.resume_requested.connect(self.resume_run)
+        self.runs_panel.runs_root_changed.connect(self._runs_root_changed)
+
+    # ----------------------------------------------------------------------------- state
+    def _restore_geometry(self) -> None:
+        geometry, state = self.settings.geometry, self.settings.window_state
+        if geometry:
+            self.restoreGeometry(QtCore.QByteArray.fromBase64(geometry.encode("ascii")))
+        else:
+            screen = self.screen().availableGeometry()
+            self.resize(min(1480, int(screen.width() * 0.92)), min(920, int(screen.height() * 0.9)))
+        if state:
+            self.restoreState(QtCore.QByteArray.fromBase64(state.encode("ascii")))
+        else:
+            self.resizeDocks([self.setup_dock, self.runs_dock], [410, 340], QtCore.Qt.Orientation.Horizontal)
+
+    def _load_initial(self, preset: Path | None) -> None:
+        candidates = [preset] if preset else []
+        if not preset and self.settings.last_preset:
+            candidates.append(self.settings.last_preset)
+        candidates.append(demo_preset())
+        for path in candidates:
+            if path is None or not Path(path).is_file():
+                continue
+            try:
+                self.document.open(Path(path), read_only=is_builtin(Path(path)))
+                return
+            except PresetError as exc:
+                self.log.add(f"Could not open {path}: {exc}", "warning")
+        self.document.new()
+
+    def _update_title(self) -> None:
+        name = self.document.title
+        if self.document.read_only:
+            name += " (built-in)"
+        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
+        self.setWindowModified(self.document.is_dirty())
+
+    def start_problem(self) -> tuple[str, str, int]:
+        """Why Start is disabled: (sentence, field path, count of further problems)."""
+        if self.controller.is_running():
+            return "", "", 0
+        if self.controller.trainer_class() is None:
+            return "the training engine is not available in this installation", "", 0
+        if not self.document.is_valid():
+            first = self.document.errors[0]
+            return first.reason, first.path, len(self.document.errors) - 1
+        return "", "", 0
+
+    def _update_actions(self) -> None:
+        running = self.controller.is_running()
+        reason, path, more = self.start_problem()
+        self.start_action.setEnabled(not running and not reason)
+        self.run_bar.set_problem(reason, path, more)
+        self.stop_action.setEnabled(running and not self.controller.stop_requested())
+        self.resume_action.setEnabled(not running and self._resume_target() is not None
+                                      and self.controller.trainer_class() is not None)
+        self.state_label.setText("Stopping…" if running and self.controller.stop_requested() else
+                                 "Training" if running else "Idle")
+
+    def _resume_target(self) -> Path | None:
+        paths = self.runs_panel.selected_paths()
+        if len(paths) == 1:
+            info = self.runs_panel.info(paths[0])
+            return paths[0] if info and info.status in RESUMABLE else None
+        if self._last_run_dir is not None and RunFolder(self._last_run_dir).status() in RESUMABLE:
+            return self._last_run_dir
+        return None
+
+    # ----------------------------------------------------------------------------- presets
+    def maybe_save(self) -> bool:
+        """False when the person cancels; saves or discards otherwise."""
+        if not self.document.is_dirty():
+            return True
+        answer = ask_save_changes(self, self.document.title)
+        buttons = QtWidgets.QMessageBox.StandardButton
+        if answer == buttons.Save:
+            return self.save_preset()
+        return answer == buttons.Discard
+
+    def new_preset(self) -> None:
+        if self.maybe_save():
+            self.document.new()
+            self.statusBar().showMessage("New preset with the default settings", 4000)
+
+    def open_preset_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.document.path.parent) if self.document.path else str(Path.home())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open preset", start, PRESET_FILTER)
+        if path:
+            self.open_preset(Path(path), ask=False)
+
+    def open_preset(self, path: Path, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        try:
+            self.document.open(Path(path), read_only=is_builtin(Path(path)))
+        except PresetError as exc:
+            show_error(self, "Cannot open preset", str(exc))
+            return False
+        if not is_builtin(Path(path)):
+            self.settings.add_recent(Path(path))
+        self.settings.last_preset = Path(path).resolve()
+        self.settings.save()
+        self.statusBar().showMessage(f"Opened {path}", 4000)
+        return True
+
+    def save_preset(self) -> bool:
+        if self.document.path is None or self.document.read_only:
+            return self.save_preset_as()
+        return self._save_to(self.document.path)
+
+    def save_preset_as(self) -> bool:
+        if not self._check_savable():
+            return False
+        folder = self.document.path.parent if self.document.path else Path.home()
+        suggested = folder / f"{self.document.get(('name',)) or 'experiment'}.yaml"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save preset", str(suggested), PRESET_FILTER)
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix.lower() not in (".yaml", ".yml"):
+            path = path.with_suffix(path.suffix + ".yaml") if path.suffix else path.with_suffix(".yaml")
+        return self._save_to(path)
+
+    def _check_savable(self) -> bool:
+        if self.document.is_valid():
+            return True
+        first = self.document.errors[0]
+        show_error(self, "Cannot save preset", f"Fix the marked fields before saving; {first.path or 'the preset'}: "
+                   f"{first.reason}.")
+        self.setup_panel.focus_field(first.path)
+        return False
+
+    def _save_to(self, path: Path) -> bool:
+        if not self._check_savable():
+            return False
+        try:
+            self.document.save(path)
+        except OSError as exc:
+            show_error(self, "Cannot save preset", f"{path} could not be written: {exc.strerror or exc}.")
+            return False
+        self.setup_panel.load_from_document()
+        self.settings.add_recent(path)
+        self.settings.last_preset = path.resolve()
+        self.settings.save()
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = [p for p in self.settings.recent_presets if p.is_file()]
+        for path in recent:
+            action = self.recent_menu.addAction(path.name)
+            action.setToolTip(str(path))
+            action.setStatusTip(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
+        if not recent:
+            self.recent_menu.addAction("No recent presets").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent()
+        self.settings.save()
+
+    def open_run_preset(self, run_dir: Path) -> None:
+        if not self.maybe_save():
+            return
+        try:
+            cfg = RunFolder(run_dir).config()
+        except PresetError as exc:
+            show_error(self, "Cannot open the run's preset", str(exc))
+            return
+        self.document.adopt(cfg, f"preset of {Path(run_dir).name}")
+        self.statusBar().showMessage(f"Loaded the settings of {Path(run_dir).name}; Save As to keep them", 6000)
+
+    # ----------------------------------------------------------------------------- runs
+    def start_run(self) -> None:
+        if not self.start_action.isEnabled() or self.document.config is None:
+            return
+        self.log.add(f"Starting {self.document.config.name}…")
+        if self.controller.start(self.document.config, self.runs_root):
+            self.run_bar.set_preparing()
+            self.tabs.setCurrentWidget(self.plots)
+            self.statusBar().showMessage("Preparing data and models…")
+        self._update_actions()
+
+    def stop_run(self) -> None:
+        if self.controller.is_running():
+            self.controller.stop()
+            self.statusBar().showMessage("Stopping after the current step…")
+            self._update_actions()
+
+    def resume_run(self, run_dir: Path | None = None) -> None:
+        target = Path(run_dir) if isinstance(run_dir, (str, Path)) else self._resume_target()
+        if target is None or self.controller.is_running():
+            return
+        self.log.add(f"Resuming {target.name}…")
+        if self.controller.resume(target, self.runs_root):
+            self.run_bar.set_preparing()
+            self.tabs.setCurrentWidget(self.plots)
+            self.statusBar().showMessage(f"Resuming {target.name}…")
+        self._update_actions()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._last_run_dir = Path(event.run_dir)
+            if event.start_epoch > 0:
+                self.plots.clear()
+                self.plots.steps_per_epoch = event.steps_per_epoch
+                for old in replay_before(Path(event.run_dir), event.start_epoch):
+                    self.plots.handle_event(old)
+            self.statusBar().showMessage(f"Training {event.name} on {event.device}")
+            self.runs_panel.live_run = Path(event.run_dir)
+            self.runs_panel.refresh()
+        self.plots.handle_event(event)
+        self.run_bar.handle_event(event)
+        self.log.handle_event(event)
+        if isinstance(event, EpochEnd):
+            self.runs_panel.refresh()  # epochs done and best accuracy, once per epoch
+        if isinstance(event, RunFinished):
+            self.statusBar().showMessage(f"Run {event.status}: best val acc {100 * event.best_val_acc:.2f}%", 10000)
+
+    def _on_failed(self, message: str, detail: str) -> None:
+        self.run_bar.set_idle_if_preparing("Did not start")
+        self.log.add(message, "error")
+        self.statusBar().showMessage(message, 15000)
+        if not self._closing:
+            show_error(self, "Training failed" if self.controller.run_dir else "Cannot start training",
+                       message, detail)
+
+    def _on_finished(self, run_dir: str, status: str) -> None:
+        self.runs_panel.live_run = None
+        self.runs_panel.refresh()
+        if run_dir:
+            self._last_run_dir = Path(run_dir)
+            if status in ("finished", "stopped") and not self._closing:
+                self.results.show_run(Path(run_dir))
+        self._update_actions()
+
+    def show_results(self, run_dir: Path) -> None:
+        self.results.show_run(Path(run_dir))
+        self.tabs.setCurrentWidget(self.results)
+
+    def _runs_selected(self, paths: list[Path]) -> None:
+        live = Path(self.controller.run_dir) if self.controller.is_running() and self.controller.run_dir else None
+        self.plots.set_overlays([load_run_curves(p) for p in paths if p != live])
+        self._update_actions()
+
+    def _runs_root_changed(self, root: Path) -> None:
+        self.runs_root = Path(root)
+        self.settings.runs_root = self.runs_root
+        self.settings.save()
+
+    # ----------------------------------------------------------------------------- closing
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if not self.maybe_save():
+            event.ignore()
+            return
+        if self.controller.is_running():
+            if not ask_stop_run(self):
+                event.ignore()
+                return
+            self._closing = True
+            self._stop_and_wait()
+        self._closing = True
+        self.settings.geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
+        self.settings.window_state = bytes(self.saveState().toBase64()).decode("ascii")
+        if self.document.path is not None:
+            self.settings.last_preset = self.document.path.resolve()
+        elif self.document.read_only and self.document.title:
+            builtin = next((p for p in builtin_presets() if p.name == self.document.title), None)
+            self.settings.last_preset = builtin
+        self.settings.runs_root = self.runs_root
+        self.settings.save()
+        self.plots.timer.stop()
+        background.wait_for_all(10000)
+        event.accept()
+
+    def _stop_and_wait(self) -> None:
+        """Stop the run and wait for its thread, keeping the window painted meanwhile."""
+        self.controller.stop()
+        self._update_actions()
+        self.statusBar().showMessage("Stopping the run…")
+        progress = QtWidgets.QProgressDialog("Stopping the run…", "", 0, 0, self)
+        progress.setCancelButton(None)
+        progress.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)
+        loop = QtCore.QEventLoop()
+        self.controller.busy_changed.connect(loop.quit)
+        if self.controller.is_running():
+            loop.exec()
+        self.controller.busy_changed.disconnect(loop.quit)
+        progress.close()
+        self.controller.wait()
+
+    def _about(self) -> None:
+        from sskt_engine import __version__
+
+        QtWidgets.QMessageBox.about(
+            self, f"About {APP_NAME}",
+            f"<h3>{APP_NAME} {__version__}</h3><p>Knowledge-transfer experiments (SSKT, KD, DML, MAXL) on your own "
+            f"data: pick sources, a target and a dataset, then watch it train.</p>"
+            f"<p>Runs folder: <code>{self.runs_root}</code></p>")

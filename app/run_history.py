@@ -1,0 +1,154 @@
+"""Curves of a run, live or recorded: plain float series keyed by name, read from events.
+
+The same code turns live events (the plots) and a run folder's ``metrics.jsonl`` (the
+runs panel's overlays) into points, so both show the same thing. The x axis is the epoch,
+fractional inside an epoch (step / steps per epoch).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
+from sskt_engine.runs import RunFolder
+
+
+class SeriesBuffer:
+    """A growing pair of float arrays: amortised O(1) appends, views without copies."""
+
+    def __init__(self, capacity: int = 256):
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n and x < self._x[self.n - 1]:
+            # A resumed run repeats the epoch it was stopped in: the later points replace
+            # the earlier ones, so x stays increasing (clip-to-view and hover rely on it).
+            self.n = int(np.searchsorted(self._x[: self.n], x, side="left"))
+        if self.n == self._x.shape[0]:
+            self._x = np.resize(self._x, 2 * self.n)
+            self._y = np.resize(self._y, 2 * self.n)
+        self._x[self.n] = x
+        self._y[self.n] = y
+        self.n += 1
+
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        need = self.n + len(xs)
+        if need > self._x.shape[0]:
+            capacity = max(need, 2 * self._x.shape[0])
+            self._x = np.resize(self._x, capacity)
+            self._y = np.resize(self._y, capacity)
+        self._x[self.n:need] = xs
+        self._y[self.n:need] = ys
+        self.n = need
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+
+# (plot, series key) -> what it is called in the legend
+def series_for_progress(event: Progress, steps_per_epoch: int) -> list[tuple[str, str, float, float]]:
+    """(plot, key, x, y) points of one Progress event."""
+    per_epoch = steps_per_epoch or max(1, event.total_steps)
+    x = event.epoch + event.step / per_epoch
+    points = []
+    # The total (target + weighted auxiliary losses) sits with the auxiliary losses, on their
+    # scale; the target loss sits with the validation loss, which measures the same thing.
+    # With nothing but the target loss (no sources), "target" repeats "loss": drawn once.
+    only_target = set(event.losses) <= {"loss", "target"}
+    for name, value in event.losses.items():
+        if only_target:
+            if name == "loss":
+                points.append(("loss", "train loss", x, value))
+        elif name == "loss":
+            points.append(("sources", "train total", x, value))
+        elif name == "target":
+            points.append(("loss", "train target", x, value))
+        elif name.startswith("aux/"):
+            points.append(("sources", f"train {name[4:]}", x, value))
+        else:
+            points.append(("loss", f"train {name}", x, value))
+    points.append(("accuracy", "train acc", x, 100.0 * event.train_acc))
+    points.append(("lr", "lr", x, event.lr))
+    return points
+
+
+def series_for_epoch(event: EpochEnd) -> list[tuple[str, str, float, float]]:
+    x = float(event.epoch + 1)
+    points = []
+    for name, value in event.val.items():
+        if name == "loss":
+            points.append(("loss", "val loss", x, value))
+        elif name == "acc":
+            points.append(("accuracy", "val acc", x, 100.0 * value))
+        elif name == "top5":
+            points.append(("accuracy", "val top-5", x, 100.0 * value))
+        elif name.endswith("/acc"):
+            points.append(("accuracy", f"val {name[:-4]}", x, 100.0 * value))
+        elif name.endswith("loss"):
+            points.append(("loss", f"val {name}", x, value))
+    return points
+
+
+@dataclass
+class RunCurves:
+    """A recorded run's series: key -> (plot, x, y)."""
+
+    name: str
+    series: dict[str, tuple[str, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+_cache: dict[Path, tuple[tuple[float, int], RunCurves]] = {}
+
+
+def load_run_curves(path: Path) -> RunCurves:
+    """Read a run folder's metrics once per file change."""
+    path = Path(path)
+    folder = RunFolder(path)
+    try:
+        stat = os.stat(folder.metrics_path)
+        stamp = (stat.st_mtime, stat.st_size)
+    except OSError:
+        stamp = (0.0, 0)
+    cached = _cache.get(path)
+    if cached and cached[0] == stamp:
+        return cached[1]
+    points: dict[str, tuple[str, SeriesBuffer]] = {}
+    steps_per_epoch = 0
+    for event in folder.events():
+        if isinstance(event, RunStarted):
+            steps_per_epoch = event.steps_per_epoch
+            rows = []
+        elif isinstance(event, Progress):
+            rows = series_for_progress(event, steps_per_epoch)
+        elif isinstance(event, EpochEnd):
+            rows = series_for_epoch(event)
+        else:
+            rows = []
+        for plot, key, x, y in rows:
+            points.setdefault(key, (plot, SeriesBuffer()))[1].append(x, y)
+    curves = RunCurves(path.name, {k: (plot, buf.x.copy(), buf.y.copy()) for k, (plot, buf) in points.items()})
+    _cache[path] = (stamp, curves)
+    return curves
+
+
+def replay_before(path: Path, start_epoch: int) -> list[Event]:
+    """The recorded Progress and EpochEnd events of epochs before ``start_epoch`` (a resumed run)."""
+    out: list[Event] = []
+    for event in RunFolder(path).events():
+        if isinstance(event, (Progress, EpochEnd)) and event.epoch < start_epoch:
+            out.append(event)
+    return out

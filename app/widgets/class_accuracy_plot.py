@@ -1,0 +1,58 @@
+"""Accuracy of each class as horizontal bars, worst classes easy to spot."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+
+MAX_NAMED_TICKS = 30
+
+
+class ClassAccuracyPlot(QtWidgets.QWidget):
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        layout.addWidget(self.view)
+        self.plot = self.view.addPlot()
+        self.plot.setTitle("Accuracy per class (%)", color="#333333", size="10pt")
+        self.plot.invertY(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, alpha=0.2)
+        self.plot.setXRange(0, 100, padding=0.02)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTextPen("#444444")
+            self.plot.getAxis(axis).setPen("#999999")
+        self.bars: pg.BarGraphItem | None = None
+        self.mean_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#c62828", width=1.5,
+                                                                                style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.mean_line.hide()
+        self.plot.addItem(self.mean_line)
+        self.values = np.zeros(0)
+
+    def set_accuracies(self, accuracies: Sequence[float], class_names: Sequence[str]) -> None:
+        if self.bars is not None:
+            self.plot.removeItem(self.bars)
+            self.bars = None
+        self.values = 100.0 * np.asarray(accuracies, dtype=float)
+        n = len(self.values)
+        if n == 0:
+            self.mean_line.hide()
+            return
+        names = list(class_names) if len(class_names) == n else [str(i) for i in range(n)]
+        brushes = [pg.mkBrush("#c62828" if v < 50 else "#ef6c00" if v < 75 else "#1f77b4") for v in self.values]
+        self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.72, width=self.values, brushes=brushes,
+                                    pen=pg.mkPen(None))
+        self.plot.addItem(self.bars)
+        step = 1 if n <= MAX_NAMED_TICKS else max(1, n // 20)
+        self.plot.getAxis("left").setTicks([[(i, names[i]) for i in range(0, n, step)], []])
+        self.mean_line.setPos(float(np.mean(self.values)))
+        self.mean_line.show()
+        self.plot.setYRange(-0.6, n - 0.4, padding=0)
+        self.plot.setXRange(0, 100, padding=0.02)

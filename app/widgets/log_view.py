@@ -1,0 +1,46 @@
+"""The run's messages: start, warnings from the engine, finish or failure."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6 import QtGui, QtWidgets
+
+from sskt_engine.events import EpochEnd, Event, LogMessage, RunFailed, RunFinished, RunStarted
+
+
+class LogView(QtWidgets.QPlainTextEdit):
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("logView")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(5000)
+        font = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+        self.setFont(font)
+        self.setPlaceholderText("Messages of the current run appear here.")
+
+    def add(self, text: str, level: str = "info") -> None:
+        stamp = time.strftime("%H:%M:%S")
+        marker = {"warning": "⚠ ", "error": "✖ "}.get(level, "")
+        self.appendPlainText(f"{stamp}  {marker}{text}")
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            verb = "Resumed" if event.start_epoch else "Started"
+            self.add(f"{verb} {event.name}: {event.method} on {event.device}, {event.train_size} training and "
+                     f"{event.val_size} validation images, {event.num_classes} classes, "
+                     f"{event.epochs} epochs ({event.steps_per_epoch} steps each)")
+            if event.source_names:
+                self.add("Sources: " + ", ".join(event.source_names))
+            self.add(f"Run folder: {event.run_dir}")
+        elif isinstance(event, EpochEnd):
+            parts = [f"{k} {v:.4g}" for k, v in event.val.items()]
+            self.add(f"Epoch {event.epoch + 1}: val " + ", ".join(parts) + (" (best)" if event.is_best else "")
+                     + f" · {event.epoch_time_s:.1f} s")
+        elif isinstance(event, LogMessage):
+            self.add(event.message, event.level)
+        elif isinstance(event, RunFinished):
+            self.add(f"Run {event.status} after {event.epochs_completed} epoch(s): best val acc "
+                     f"{100 * event.best_val_acc:.2f}%, final {100 * event.final_val_acc:.2f}%")
+        elif isinstance(event, RunFailed):
+            self.add(f"Run failed: {event.message}", "error")

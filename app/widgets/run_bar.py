@@ -1,0 +1,140 @@
+"""Start / Stop / Resume, the progress of the current run, its speed and time left."""
+
+from __future__ import annotations
+
+import html
+import time
+
+from PySide6 import QtCore, QtWidgets
+
+from sskt_engine.events import EpochEnd, Event, Progress, RunFailed, RunFinished, RunStarted
+
+
+def format_duration(seconds: float) -> str:
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunBar(QtWidgets.QFrame):
+    """The buttons are created here; the main window owns the actions behind them."""
+
+    problem_clicked = QtCore.Signal(str)
+
+    def __init__(self, start: QtWidgets.QWidget, stop: QtWidgets.QWidget, resume: QtWidgets.QWidget,
+                 parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("runBar")
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(10, 8, 10, 6)
+        outer.setSpacing(4)
+        row = QtWidgets.QHBoxLayout()
+        row.setSpacing(8)
+        for button in (start, stop, resume):
+            row.addWidget(button)
+        row.addSpacing(8)
+        column = QtWidgets.QVBoxLayout()
+        column.setSpacing(2)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setObjectName("runProgress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("No run yet")
+        self.progress.setMinimumWidth(160)
+        column.addWidget(self.progress)
+        stats = QtWidgets.QHBoxLayout()
+        stats.setSpacing(16)
+        self.speed_label = QtWidgets.QLabel("")
+        self.eta_label = QtWidgets.QLabel("")
+        self.best_label = QtWidgets.QLabel("")
+        for label in (self.speed_label, self.eta_label, self.best_label):
+            label.setObjectName("runStat")
+            stats.addWidget(label)
+        stats.addStretch(1)
+        column.addLayout(stats)
+        row.addLayout(column, 1)
+        outer.addLayout(row)
+        self.problem_label = QtWidgets.QLabel()
+        self.problem_label.setObjectName("startProblem")
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.problem_label.linkActivated.connect(self.problem_clicked)
+        self.problem_label.hide()
+        outer.addWidget(self.problem_label)
+        self._epochs = 0
+        self._steps_per_epoch = 0
+        self._started = 0.0
+        self._start_epoch = 0
+
+    # -- why Start is off -------------------------------------------------------------------
+    def set_problem(self, text: str, path: str = "", more: int = 0) -> None:
+        """The reason Start is disabled; a field path becomes a link that jumps to it."""
+        if not text:
+            self.problem_label.hide()
+            return
+        body = html.escape(text)
+        if path:
+            body = f"<a href='{html.escape(path)}'>{html.escape(path)}</a>: {body}"
+        if more:
+            body += f" <span style='color:#777'>(and {more} more)</span>"
+        self.problem_label.setText(f"Cannot start: {body}")
+        self.problem_label.show()
+
+    def problem_text(self) -> str:
+        return self.problem_label.text() if self.problem_label.isVisible() else ""
+
+    # -- events -------------------------------------------------------------------------------
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._epochs = event.epochs
+            self._steps_per_epoch = event.steps_per_epoch
+            self._start_epoch = event.start_epoch
+            self._started = time.monotonic()
+            total = max(1, event.epochs * max(1, event.steps_per_epoch))
+            self.progress.setRange(0, total)
+            self.progress.setValue(event.start_epoch * event.steps_per_epoch)
+            self.progress.setFormat(f"Epoch {event.start_epoch + 1}/{event.epochs} · starting")
+            self.speed_label.setText("")
+            self.eta_label.setText("")
+            self.best_label.setText("")
+            self.progress.setToolTip(f"{event.name}: {event.method} on {event.device}\n{event.run_dir}")
+        elif isinstance(event, Progress):
+            if self.progress.maximum() != event.total_steps and event.total_steps > 0:
+                self.progress.setRange(0, event.total_steps)
+            self.progress.setValue(min(event.global_step, self.progress.maximum()))
+            per_epoch = self._steps_per_epoch or "?"
+            percent = 100.0 * event.global_step / max(1, event.total_steps)
+            self.progress.setFormat(f"Epoch {event.epoch + 1}/{self._epochs or '?'} · step {event.step}/{per_epoch}"
+                                    f" · {percent:.0f}%")
+            self.speed_label.setText(f"{event.samples_per_s:,.0f} samples/s")
+            self.eta_label.setText(f"ETA {format_duration(event.eta_s)}")
+        elif isinstance(event, EpochEnd):
+            acc = event.val.get("acc")
+            text = f"val acc {100 * acc:.2f}%" if acc is not None else ""
+            self.best_label.setText(f"{text} · best {100 * event.best_val_acc:.2f}%" if text else "")
+        elif isinstance(event, RunFinished):
+            if event.status == "finished":
+                self.progress.setValue(self.progress.maximum())
+            self.progress.setFormat(f"{event.status.capitalize()} after {event.epochs_completed} epoch(s) · "
+                                    f"best {100 * event.best_val_acc:.2f}%")
+            self.eta_label.setText(f"took {format_duration(event.wall_time_s)}")
+        elif isinstance(event, RunFailed):
+            self.progress.setFormat(f"Failed after {event.epochs_completed} epoch(s)")
+            self.eta_label.setText("")
+
+    def set_preparing(self) -> None:
+        self.progress.setRange(0, 0)  # busy indicator while the trainer loads data and models
+        self.progress.setFormat("Preparing…")
+        self.speed_label.setText("")
+        self.eta_label.setText("")
+        self.best_label.setText("")
+
+    def set_idle_if_preparing(self, message: str) -> None:
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat(message)

@@ -1,0 +1,297 @@
+"""Every run in the runs folder (the GUI's and the CLI's): status, best accuracy, actions.
+
+Selecting runs overlays their curves on the plots. The list follows the folder: a file
+watcher notices new runs and a slow timer refreshes while any run is still going.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from sskt_engine.runs import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, RunFolder, RunInfo, list_runs
+
+STATUS_COLORS = {RUNNING: "#1565c0", FINISHED: "#2e7d32", STOPPED: "#ef6c00", FAILED: "#c62828",
+                 INTERRUPTED: "#8d6e63"}
+RESUMABLE = (STOPPED, FAILED, INTERRUPTED)
+COLUMNS = ("Run", "Started", "Status", "Best")
+
+
+def _started(folder_name: str) -> str:
+    """'20261125-151630-demo' -> '25 Nov 15:16' (run folders start with their start time)."""
+    try:
+        stamp = datetime.strptime(folder_name[:15], "%Y%m%d-%H%M%S")
+    except ValueError:
+        return ""
+    return stamp.strftime("%H:%M") if stamp.date() == date.today() else stamp.strftime("%d %b %H:%M")
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+class _SortItem(QtWidgets.QTreeWidgetItem):
+    def __lt__(self, other: QtWidgets.QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        mine = self.data(column, QtCore.Qt.ItemDataRole.UserRole + 1)
+        theirs = other.data(column, QtCore.Qt.ItemDataRole.UserRole + 1)
+        if mine is not None and theirs is not None:
+            return mine < theirs
+        return self.text(column) < other.text(column)
+
+
+class RunsPanel(QtWidgets.QWidget):
+    selection_changed = QtCore.Signal(list)  # list[Path]
+    results_requested = QtCore.Signal(Path)
+    open_preset_requested = QtCore.Signal(Path)
+    resume_requested = QtCore.Signal(Path)
+    runs_root_changed = QtCore.Signal(Path)
+
+    def __init__(self, runs_root: Path, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.runs_root = Path(runs_root)
+        self._infos: dict[Path, RunInfo] = {}
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(4)
+
+        folder_row = QtWidgets.QHBoxLayout()
+        self.folder_label = QtWidgets.QLabel()
+        self.folder_label.setObjectName("hint")
+        self.folder_label.setMinimumWidth(40)
+        change = QtWidgets.QToolButton()
+        change.setText("Change…")
+        change.setToolTip("Choose the folder that holds the runs")
+        change.clicked.connect(self._choose_root)
+        refresh = QtWidgets.QToolButton()
+        refresh.setText("Refresh")
+        refresh.clicked.connect(self.refresh)
+        folder_row.addWidget(self.folder_label, 1)
+        folder_row.addWidget(refresh)
+        folder_row.addWidget(change)
+        layout.addLayout(folder_row)
+
+        self.tree = QtWidgets.QTreeWidget()
+        self.tree.setObjectName("runsTree")
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setSortingEnabled(True)
+        self.tree.sortByColumn(1, QtCore.Qt.SortOrder.DescendingOrder)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            self.tree.header().setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.tree.itemDoubleClicked.connect(lambda item, _c: self.results_requested.emit(self._path(item)))
+        self.tree.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        layout.addWidget(self.tree, 1)
+
+        self.empty_label = QtWidgets.QLabel("No runs yet. Runs started here or with `sskt train` appear in this list.")
+        self.empty_label.setObjectName("hint")
+        self.empty_label.setWordWrap(True)
+        layout.addWidget(self.empty_label)
+
+        buttons = QtWidgets.QHBoxLayout()
+        self.results_button = QtWidgets.QPushButton("Results")
+        self.results_button.setToolTip("Per-class accuracy, confusion matrix and predictions of the run")
+        self.results_button.clicked.connect(lambda: self._emit_single(self.results_requested))
+        self.resume_button = QtWidgets.QPushButton("Resume")
+        self.resume_button.setToolTip("Continue a stopped or failed run in its own folder")
+        self.resume_button.clicked.connect(lambda: self._emit_single(self.resume_requested))
+        self.open_preset_action = QtGui.QAction("Open preset", self)
+        self.open_preset_action.setToolTip("Load the settings this run was trained with into the form")
+        self.open_preset_action.triggered.connect(lambda: self._emit_single(self.open_preset_requested))
+        self.delete_action = QtGui.QAction("Delete…", self)
+        self.delete_action.setShortcut(QtGui.QKeySequence.StandardKey.Delete)
+        self.delete_action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.delete_action.triggered.connect(self.delete_selected)
+        self.addAction(self.delete_action)
+        self.reveal_action = QtGui.QAction("Show in file manager", self)
+        self.reveal_action.triggered.connect(self._reveal)
+        self.more_button = QtWidgets.QPushButton("More")
+        more = QtWidgets.QMenu(self.more_button)
+        more.addAction(self.open_preset_action)
+        more.addAction(self.reveal_action)
+        more.addSeparator()
+        more.addAction(self.delete_action)
+        self.more_button.setMenu(more)
+        for button in (self.results_button, self.resume_button, self.more_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.hint = QtWidgets.QLabel("Select several runs to compare their curves on the plots.")
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
+
+        self.watcher = QtCore.QFileSystemWatcher(self)
+        self.watcher.directoryChanged.connect(lambda _p: self._refresh_soon.start())
+        self._refresh_soon = QtCore.QTimer(self)
+        self._refresh_soon.setSingleShot(True)
+        self._refresh_soon.setInterval(300)
+        self._refresh_soon.timeout.connect(self.refresh)
+        self.live_run: Path | None = None  # this window's own run: its events update the list
+        self._poll = QtCore.QTimer(self)
+        self._poll.setInterval(3000)
+        self._poll.timeout.connect(self._poll_refresh)
+        self.set_runs_root(self.runs_root)
+
+    # -- folder ---------------------------------------------------------------------------
+    def set_runs_root(self, root: Path) -> None:
+        self.runs_root = Path(root)
+        self.folder_label.setText(f"Runs in {self.runs_root}")
+        self.folder_label.setToolTip(str(self.runs_root))
+        if self.watcher.directories():
+            self.watcher.removePaths(self.watcher.directories())
+        if self.runs_root.is_dir():
+            self.watcher.addPath(str(self.runs_root))
+        self.refresh()
+
+    def _choose_root(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Runs folder", str(self.runs_root))
+        if folder:
+            self.set_runs_root(Path(folder))
+            self.runs_root_changed.emit(Path(folder))
+
+    # -- list -----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        if self.runs_root.is_dir() and str(self.runs_root) not in self.watcher.directories():
+            self.watcher.addPath(str(self.runs_root))
+        selected = set(self.selected_paths())
+        current = self.tree.currentItem()
+        current_path = self._path(current) if current else None
+        infos = list_runs(self.runs_root)
+        self._infos = {info.path: info for info in infos}
+        self.tree.blockSignals(True)
+        self.tree.setSortingEnabled(False)
+        self.tree.clear()
+        for info in infos:
+            epochs = f"{info.epochs_completed}/{info.epochs}" if info.epochs else str(info.epochs_completed)
+            # Epochs only where they say something: how far an unfinished run got.
+            status = info.status if info.status == FINISHED else f"{info.status} {epochs}"
+            item = _SortItem([info.name or info.path.name, _started(info.path.name), status,
+                              _percent(info.best_val_acc)])
+            item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)  # sort by folder: by time
+            item.setData(1, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)
+            item.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(info.path))
+            item.setData(3, QtCore.Qt.ItemDataRole.UserRole + 1, info.best_val_acc if info.best_val_acc is not None
+                         else -1.0)
+            item.setForeground(2, QtGui.QColor(STATUS_COLORS.get(info.status, "#333333")))
+            tip = (f"{info.path}\nmethod {info.method or '?'} · started {info.started or '?'} · epochs {epochs}\n"
+                   f"best val acc {_percent(info.best_val_acc) or '–'} · final {_percent(info.final_val_acc) or '–'}"
+                   + (f"\n{info.message}" if info.message else ""))
+            for column in range(len(COLUMNS)):
+                item.setToolTip(column, tip)
+            for column in (3,):
+                item.setTextAlignment(column, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+            if info.path in selected:
+                item.setSelected(True)
+            if info.path == current_path:
+                self.tree.setCurrentItem(item, 0, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.tree.setSortingEnabled(True)
+        self.tree.blockSignals(False)
+        self.empty_label.setVisible(not infos)
+        if any(info.status == RUNNING for info in infos):
+            self._poll.start()
+        else:
+            self._poll.stop()
+        self._update_buttons()
+        if set(self.selected_paths()) != selected:
+            self._selection_changed()
+
+    def _poll_refresh(self) -> None:
+        """Runs started elsewhere (the CLI) are only seen by looking; this window's own run
+        refreshes the list from its events, so polling for it alone would be wasted work."""
+        if any(info.status == RUNNING and info.path != self.live_run for info in self._infos.values()):
+            self.refresh()
+
+    def _path(self, item: QtWidgets.QTreeWidgetItem | None) -> Path:
+        return Path(item.data(0, QtCore.Qt.ItemDataRole.UserRole)) if item else Path()
+
+    def selected_paths(self) -> list[Path]:
+        return [self._path(item) for item in self.tree.selectedItems()]
+
+    def select(self, paths: list[Path]) -> None:
+        wanted = {Path(p) for p in paths}
+        self.tree.clearSelection()
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if self._path(item) in wanted:
+                item.setSelected(True)
+
+    def info(self, path: Path) -> RunInfo | None:
+        return self._infos.get(Path(path))
+
+    def _selection_changed(self) -> None:
+        self._update_buttons()
+        self.selection_changed.emit(self.selected_paths())
+
+    def _update_buttons(self) -> None:
+        paths = self.selected_paths()
+        single = len(paths) == 1
+        info = self._infos.get(paths[0]) if single else None
+        self.results_button.setEnabled(single)
+        self.open_preset_action.setEnabled(single)
+        self.reveal_action.setEnabled(bool(paths))
+        self.resume_button.setEnabled(bool(info and info.status in RESUMABLE))
+        self.delete_action.setEnabled(bool(paths) and all(self._infos.get(p) and self._infos[p].status != RUNNING
+                                                          for p in paths))
+
+    def _emit_single(self, signal: QtCore.SignalInstance) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            signal.emit(paths[0])
+
+    def _context_menu(self, pos: QtCore.QPoint) -> None:
+        if not self.tree.itemAt(pos):
+            return
+        menu = QtWidgets.QMenu(self)
+        for button in (self.results_button, self.resume_button):
+            action = menu.addAction(button.text(), button.click)
+            action.setEnabled(button.isEnabled())
+        menu.addAction(self.open_preset_action)
+        menu.addAction(self.reveal_action)
+        menu.addSeparator()
+        menu.addAction(self.delete_action)
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+    def _reveal(self) -> None:
+        paths = self.selected_paths()
+        if paths:
+            QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(paths[0])))
+
+    # -- delete -----------------------------------------------------------------------------
+    def delete_selected(self) -> bool:
+        paths = [p for p in self.selected_paths() if self._infos.get(p) and self._infos[p].status != RUNNING]
+        if not paths:
+            return False
+        names = "\n".join(p.name for p in paths[:10]) + (f"\n… and {len(paths) - 10} more" if len(paths) > 10 else "")
+        answer = QtWidgets.QMessageBox.question(
+            self, "Delete runs" if len(paths) > 1 else "Delete run",
+            f"Delete {len(paths)} run folder(s) with their checkpoints and logs? This cannot be undone.\n\n{names}",
+            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Cancel)
+        if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+            return False
+        problems = []
+        for path in paths:
+            # Only ever a run folder directly inside the runs folder.
+            if path.parent.resolve() != self.runs_root.resolve() or not RunFolder(path).exists():
+                problems.append(f"{path.name}: not a run folder in {self.runs_root}")
+                continue
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                problems.append(f"{path.name}: {exc.strerror or exc}")
+        self.refresh()
+        if problems:
+            QtWidgets.QMessageBox.warning(self, "Delete run", "Some runs could not be deleted:\n" + "\n".join(problems))
+        return not problems

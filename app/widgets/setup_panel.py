@@ -1,0 +1,222 @@
+"""The experiment setup: every preset key as a form, generated from the engine's registries
+and ``describe_fields``. A method, architecture or dataset the engine registers shows up here
+with no change to the GUI; keys a method does not read are hidden while it is chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from app import engine_catalog
+from app.background import run_in_background
+from app.preset_document import PresetDocument, parse_path
+from app.widgets.collapsible_section import CollapsibleSection
+from app.widgets.dataset_preview import DatasetPreview
+from app.widgets.field_form import FieldForm, align_labels
+from app.widgets.sources_list import SourcesList
+from sskt_engine.config import DataConfig, ExperimentConfig, MethodConfig, TargetConfig, TrainConfig, from_dict
+
+SECTION_FIELDS = ("schema_version", "target", "sources", "data", "method", "train")
+
+
+class SetupPanel(QtWidgets.QScrollArea):
+    def __init__(self, document: PresetDocument, runs_root: Callable[[], Path],
+                 parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self.setObjectName("setupPanel")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        body = QtWidgets.QWidget()
+        body.setObjectName("setupBody")
+        layout = QtWidgets.QVBoxLayout(body)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(6)
+
+        self.architectures = engine_catalog.architectures()
+        self.methods = engine_catalog.methods()
+        self.datasets = engine_catalog.datasets()
+
+        self.forms: dict[str, FieldForm] = {}
+        self.sections: dict[str, CollapsibleSection] = {}
+
+        self.forms["experiment"] = FieldForm(engine_catalog.describe(ExperimentConfig), (), skip=SECTION_FIELDS)
+        layout.addWidget(self.forms["experiment"])
+
+        self.sources = SourcesList(runs_root)
+        self.sources.sources_edited.connect(self.document.set_sources)
+        self.sources.value_edited.connect(self.document.set)
+        self._add_section("sources", "Source models", self.sources, layout)
+
+        target_box = QtWidgets.QWidget()
+        target_layout = QtWidgets.QVBoxLayout(target_box)
+        target_layout.setContentsMargins(0, 0, 0, 0)
+        self.forms["target"] = FieldForm(engine_catalog.describe(TargetConfig), ("target",),
+                                         descriptions={"arch": self._descriptions(self.architectures)})
+        target_layout.addWidget(self.forms["target"])
+        self.parameter_label = QtWidgets.QLabel()
+        self.parameter_label.setObjectName("parameterCount")
+        target_layout.addWidget(self.parameter_label)
+        self._add_section("target", "Target network", target_box, layout)
+
+        data_box = QtWidgets.QWidget()
+        data_layout = QtWidgets.QVBoxLayout(data_box)
+        data_layout.setContentsMargins(0, 0, 0, 0)
+        self.forms["data"] = FieldForm(engine_catalog.describe(DataConfig), ("data",),
+                                       descriptions={"dataset": self._descriptions(self.datasets)})
+        data_layout.addWidget(self.forms["data"])
+        if "root" in self.forms["data"].editors:
+            browse = QtWidgets.QToolButton()
+            browse.setText("…")
+            browse.setToolTip("Choose the dataset folder")
+            browse.clicked.connect(self._browse_root)
+            self.forms["data"].editor("root").add_side_widget(browse)
+        self.preview = DatasetPreview()
+        self.preview.set_config_source(self.data_config)
+        data_layout.addWidget(self.preview)
+        self._add_section("data", "Dataset", data_box, layout)
+
+        self.forms["method"] = FieldForm(engine_catalog.describe(MethodConfig), ("method",),
+                                         descriptions={"name": self._descriptions(self.methods)})
+        self._add_section("method", "Method", self.forms["method"], layout)
+
+        self.forms["train"] = FieldForm(engine_catalog.describe(TrainConfig), ("train",),
+                                        suggestions={"device": engine_catalog.devices})
+        self._add_section("train", "Training", self.forms["train"], layout)
+        layout.addStretch(1)
+        self.setWidget(body)
+        align_labels([self.forms[k] for k in ("target", "data", "method", "train")])
+
+        for form in self.forms.values():
+            form.value_edited.connect(self.document.set)
+        self.document.replaced.connect(self.load_from_document)
+        self.document.changed.connect(self._document_changed)
+        self._param_request: tuple[str, int] | None = None
+        self._last_method: str | None = None
+        self._last_arch: tuple[str, int] | None = None
+        self.load_from_document()
+
+    @staticmethod
+    def _descriptions(entries: list[engine_catalog.CatalogEntry]) -> dict[str, str]:
+        return {e.key: e.description for e in entries}
+
+    def _add_section(self, key: str, title: str, body: QtWidgets.QWidget, layout: QtWidgets.QVBoxLayout) -> None:
+        section = CollapsibleSection(title, body)
+        section.setObjectName(f"section:{key}")
+        self.sections[key] = section
+        layout.addWidget(section)
+
+    # -- document -> forms -------------------------------------------------------------
+    def load_from_document(self) -> None:
+        raw = self.document.raw
+        self.forms["experiment"].set_values(raw)
+        for key in ("target", "data", "method", "train"):
+            section = raw.get(key)
+            self.forms[key].set_values(section if isinstance(section, dict) else {})
+        sources = raw.get("sources")
+        self.sources.set_sources(sources if isinstance(sources, list) else [])
+        self._document_changed()
+
+    def _document_changed(self) -> None:
+        errors = self.document.error_map()
+        for form in self.forms.values():
+            form.set_errors(errors)
+        self.sources.set_errors(errors)
+        for key, section in self.sections.items():
+            count = sum(1 for path in errors if path == key or path.startswith(key + ".") or
+                        path.startswith(key + "["))
+            section.set_badge(f"{count} problem{'s' if count != 1 else ''}" if count else "")
+        method = self.document.get(("method", "name"))
+        if method != self._last_method:
+            self._last_method = method
+            self.forms["method"].set_method(str(method))
+        self._dataset_changed()
+        self._update_parameter_count()
+
+    def _dataset_changed(self) -> None:
+        entry = engine_catalog.entry(self.datasets, str(self.document.get(("data", "dataset"))))
+        needs_root = True if entry is None else bool(entry.meta.get("needs_root", True))
+        form = self.forms["data"]
+        for name in ("root", "download"):
+            if name in form.editors:
+                form.layout_.setRowVisible(form._rows[name], needs_root)
+        self.preview.config_changed()
+
+    def data_config(self) -> DataConfig | None:
+        if self.document.config is not None:
+            return self.document.config.data
+        # The rest of the preset may be unfinished; the dataset alone can still be previewed.
+        no_source = next((m.key for m in self.methods if not m.meta.get("min_sources", 0)), None)
+        raw = {"data": self.document.get(("data",), {})}
+        if no_source:
+            raw["method"] = {"name": no_source}
+        try:
+            return from_dict(raw).data
+        except Exception:  # noqa: BLE001 - any problem means there is nothing to preview
+            return None
+
+    def _class_count(self) -> int:
+        entry = engine_catalog.entry(self.datasets, str(self.document.get(("data", "dataset"))))
+        classes = (entry.meta.get("classes") or entry.meta.get("num_classes")) if entry else None
+        return int(classes) if isinstance(classes, int) and classes > 0 else 10
+
+    def _update_parameter_count(self) -> None:
+        arch = self.document.get(("target", "arch"))
+        if engine_catalog.entry(self.architectures, str(arch)) is None:
+            self.parameter_label.setText("")
+            self._last_arch = None
+            return
+        request = (str(arch), self._class_count())
+        if request == self._last_arch:
+            return
+        self._last_arch = request
+        self._param_request = request
+        self.parameter_label.setText("Counting parameters…")
+
+        def done(count: int, request=request) -> None:
+            if self._param_request == request:
+                self.parameter_label.setText(f"{engine_catalog.format_count(count)} parameters "
+                                             f"({request[1]} classes)")
+
+        def failed(exc: BaseException, detail: str, request=request) -> None:
+            if self._param_request == request:
+                self.parameter_label.setText("")
+
+        run_in_background(lambda: engine_catalog.parameter_count(*request), done, failed)
+
+    def _browse_root(self) -> None:
+        current = str(self.document.get(("data", "root")) or "")
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Dataset folder", current)
+        if folder:
+            self.forms["data"].editor("root").set_value(folder)
+            self.document.set(("data", "root"), folder)
+
+    # -- navigation ----------------------------------------------------------------------
+    def editor_for(self, path: str) -> Any:
+        """The editor widget of a dotted path (for tests and for jumping to a problem)."""
+        parts = parse_path(path)
+        if not parts:
+            return None
+        if parts[0] == "sources":
+            if len(parts) >= 3 and isinstance(parts[1], int):
+                self.sources.list.setCurrentRow(parts[1])
+                return self.sources.details.editors.get(parts[2])
+            return self.sources
+        if len(parts) == 1:
+            return self.forms["experiment"].editors.get(parts[0])
+        form = self.forms.get(str(parts[0]))
+        return form.editors.get(str(parts[1])) if form else None
+
+    def focus_field(self, path: str) -> None:
+        editor = self.editor_for(path)
+        parts = parse_path(path)
+        if parts and str(parts[0]) in self.sections:
+            self.sections[str(parts[0])].set_expanded(True)
+        if editor is None:
+            return
+        QtCore.QTimer.singleShot(0, lambda: self.ensureWidgetVisible(editor, 20, 60))
+        target = getattr(editor, "input", editor)
+        target.setFocus(QtCore.Qt.FocusReason.OtherFocusReason)

@@ -1,0 +1,233 @@
+"""The source models of the experiment: a list, add/remove, and the details of the one selected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import engine_catalog
+from app.widgets.checkpoint_dialog import CheckpointSourceDialog
+from app.widgets.field_form import FieldForm
+from app.widgets.run_source_dialog import RunSourceDialog
+from app.widgets.torchvision_dialog import TorchvisionSourceDialog
+from sskt_engine.config import SourceConfig, to_dict
+
+# Keys a kind of source never reads stay hidden in its details. A hide-list, not a show-list,
+# so a key the engine adds later appears without a GUI change.
+KIND_HIDDEN = {
+    "torchvision": {"path", "num_classes", "checkpoint", "class_names_file"},
+    "checkpoint": {"weights", "checkpoint"},
+    "run": {"arch", "weights", "num_classes", "input_size", "mean", "std", "pixel_scale", "pixel_offset",
+            "class_names_file"},
+}
+KIND_TITLES = {"torchvision": "torchvision", "checkpoint": "checkpoint file", "run": "earlier run"}
+
+
+def normalised_source(partial: dict[str, Any]) -> dict[str, Any]:
+    """Every key of a source, defaults filled in, so the dict matches what Save writes."""
+    return to_dict(SourceConfig(**partial))
+
+
+def source_title(source: dict[str, Any]) -> str:
+    try:
+        return SourceConfig(**source).display_name()
+    except TypeError:
+        return str(source.get("name") or source.get("arch") or source.get("path") or "source")
+
+
+def source_subtitle(source: dict[str, Any]) -> str:
+    kind = source.get("kind", "")
+    if kind == "torchvision":
+        return f"torchvision · {source.get('arch', '')} · {source.get('weights') or 'DEFAULT'}"
+    if kind == "checkpoint":
+        classes = source.get("num_classes")
+        return f"checkpoint · {source.get('arch', '')}" + (f" · {classes} classes" if classes else "")
+    if kind == "run":
+        return f"run · {source.get('checkpoint', 'best')} checkpoint"
+    return str(kind)
+
+
+class SourcesList(QtWidgets.QWidget):
+    """Edits ``raw["sources"]``: emits ``sources_edited(list)`` with the whole new list and
+    ``value_edited(path, value)`` for a change made in the details form."""
+
+    sources_edited = QtCore.Signal(list)
+    value_edited = QtCore.Signal(tuple, object)
+
+    def __init__(self, runs_root: Callable[[], Path], parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._runs_root = runs_root
+        self._sources: list[dict[str, Any]] = []
+        self._errors: dict[str, str] = {}
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+        self.list = QtWidgets.QListWidget()
+        self.list.setObjectName("sourcesList")
+        self.list.setAlternatingRowColors(True)
+        self.list.setSizeAdjustPolicy(QtWidgets.QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        self.list.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.list.currentRowChanged.connect(self._show_details)
+        layout.addWidget(self.list)
+        self.empty_label = QtWidgets.QLabel("No source models yet. Add a pretrained network to transfer from.")
+        self.empty_label.setObjectName("hint")
+        self.empty_label.setWordWrap(True)
+        layout.addWidget(self.empty_label)
+
+        buttons = QtWidgets.QHBoxLayout()
+        self.add_button = QtWidgets.QPushButton("Add source")
+        self.add_button.setToolTip("Add a pretrained network whose knowledge the target learns from")
+        menu = QtWidgets.QMenu(self.add_button)
+        self.add_torchvision_action = menu.addAction("torchvision model…", self.add_torchvision)
+        self.add_checkpoint_action = menu.addAction("Checkpoint file…", self.add_checkpoint)
+        self.add_run_action = menu.addAction("Earlier run…", self.add_run)
+        self.add_button.setMenu(menu)
+        self.remove_button = QtWidgets.QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_selected)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+
+        self.error_label = QtWidgets.QLabel()
+        self.error_label.setObjectName("fieldError")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+        self.details_box = QtWidgets.QGroupBox("Selected source")
+        self.details_box.setObjectName("subGroup")
+        details_layout = QtWidgets.QVBoxLayout(self.details_box)
+        self.details = FieldForm(engine_catalog.describe(SourceConfig), ("sources", 0))
+        self.details.value_edited.connect(self._detail_edited)
+        details_layout.addWidget(self.details)
+        self.browse_button = QtWidgets.QPushButton("Choose file or folder…")
+        self.browse_button.clicked.connect(self._browse_path)
+        details_layout.addWidget(self.browse_button, 0, QtCore.Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.details_box)
+        self._refresh()
+
+    # -- the list ------------------------------------------------------------------------
+    def set_sources(self, sources: list[dict[str, Any]]) -> None:
+        self._sources = [dict(s) if isinstance(s, dict) else {} for s in (sources or [])]
+        self._refresh()
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [dict(s) for s in self._sources]
+
+    def _refresh(self) -> None:
+        row = self.list.currentRow()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for i, source in enumerate(self._sources):
+            item = QtWidgets.QListWidgetItem(f"{source_title(source)}\n{source_subtitle(source)}")
+            item.setToolTip(self._source_errors_text(i) or source_subtitle(source))
+            if self._source_errors_text(i):
+                item.setForeground(QtGui.QColor("#c62828"))
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self._fit_height()
+        has = bool(self._sources)
+        self.list.setVisible(has)
+        self.empty_label.setVisible(not has)
+        self.remove_button.setEnabled(has)
+        if has:
+            self.list.setCurrentRow(min(max(row, 0), len(self._sources) - 1))
+        self._show_details(self.list.currentRow())
+
+    def _fit_height(self) -> None:
+        """As tall as its items (up to four), so one source leaves no empty box."""
+        rows = min(max(self.list.count(), 1), 4)
+        row_height = self.list.sizeHintForRow(0) if self.list.count() else self.fontMetrics().height() * 2 + 6
+        self.list.setFixedHeight(rows * row_height + 2 * self.list.frameWidth() + 2)
+
+    def _source_errors_text(self, index: int) -> str:
+        prefix = f"sources[{index}]"
+        return "; ".join(f"{path[len(prefix) + 1:]}: {reason}" for path, reason in self._errors.items()
+                         if path.startswith(prefix + ".") or path == prefix)
+
+    def _emit_list(self) -> None:
+        self.sources_edited.emit(self.sources())
+
+    def add_source(self, partial: dict[str, Any]) -> None:
+        self._sources.append(normalised_source(partial))
+        self._refresh()
+        self.list.setCurrentRow(len(self._sources) - 1)
+        self._emit_list()
+
+    def remove_selected(self) -> None:
+        row = self.list.currentRow()
+        if 0 <= row < len(self._sources):
+            del self._sources[row]
+            self._refresh()
+            self._emit_list()
+
+    def add_torchvision(self) -> None:
+        dialog = TorchvisionSourceDialog(self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.source():
+            self.add_source(dialog.source())
+
+    def add_checkpoint(self) -> None:
+        dialog = CheckpointSourceDialog(self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.add_source(dialog.source())
+
+    def add_run(self) -> None:
+        dialog = RunSourceDialog(self._runs_root(), self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.source():
+            self.add_source(dialog.source())
+
+    # -- details -------------------------------------------------------------------------
+    def _show_details(self, row: int) -> None:
+        if not (0 <= row < len(self._sources)):
+            self.details_box.hide()
+            return
+        self.details_box.show()
+        source = self._sources[row]
+        self.details.prefix = ("sources", row)
+        self.details.set_values(source)
+        hidden = KIND_HIDDEN.get(source.get("kind", ""), set())
+        for name in self.details.editors:
+            self.details.layout_.setRowVisible(self.details._rows[name], name not in hidden)
+        self.browse_button.setVisible(source.get("kind") in ("checkpoint", "run"))
+        self.details.set_errors(self._errors)
+
+    def _detail_edited(self, path: tuple, value: Any) -> None:
+        _, index, key = path
+        self._sources[index][key] = value
+        current = self.list.item(index)
+        if current is not None:
+            current.setText(f"{source_title(self._sources[index])}\n{source_subtitle(self._sources[index])}")
+        if key == "kind":
+            self._show_details(index)
+        self.value_edited.emit(path, value)
+
+    def _browse_path(self) -> None:
+        row = self.list.currentRow()
+        if not (0 <= row < len(self._sources)):
+            return
+        source = self._sources[row]
+        if source.get("kind") == "run":
+            path = QtWidgets.QFileDialog.getExistingDirectory(self, "Run folder", str(self._runs_root()))
+        else:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Checkpoint file", source.get("path", ""),
+                                                            "Model files (*.pt *.pth *.safetensors *.ckpt);;"
+                                                            "All files (*)")
+        if path:
+            self.details.editor("path").set_value(path)
+            self._detail_edited(("sources", row, "path"), path)
+
+    # -- errors --------------------------------------------------------------------------
+    def set_errors(self, errors: dict[str, str]) -> None:
+        self._errors = {p: r for p, r in errors.items() if p.startswith("sources")}
+        general = self._errors.get("sources")
+        self.error_label.setText(general or "")
+        self.error_label.setVisible(bool(general))
+        for i in range(self.list.count()):
+            text = self._source_errors_text(i)
+            item = self.list.item(i)
+            item.setForeground(QtGui.QColor("#c62828") if text else self.palette().text().color())
+            item.setToolTip(text or source_subtitle(self._sources[i]))
+        self.details.set_errors(self._errors)

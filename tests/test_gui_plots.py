@@ -1,0 +1,107 @@
+"""Live plots: events become points, a timer redraws, 100,000 points stay cheap, hover reads values."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6 import QtCore
+
+from app.run_history import RunCurves, SeriesBuffer
+from app.widgets.plots import REDRAW_MS, LivePlots
+from sskt_engine.events import EpochEnd, Progress, RunStarted
+
+
+def _started(sources=("teacher",)):
+    return RunStarted("/tmp/x", "t", "sskt", "cpu", 3, 0, 10, 3, ("a", "b", "c"), ("target",), sources, 100, 10, 0.0)
+
+
+def _progress(epoch, step, loss=1.0):
+    return Progress(epoch, step, epoch * 10 + step, 30, {"loss": loss, "target": loss / 2, "aux/teacher": loss / 3},
+                    0.5, 0.1, 100.0, 5.0, 0.0)
+
+
+def test_events_become_points_and_only_the_timer_redraws(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.handle_event(_started())
+    for step in range(1, 11):
+        plots.handle_event(_progress(0, step, loss=1.0 / step))
+    plots.handle_event(EpochEnd(0, {"loss": 0.5}, {"loss": 0.6, "acc": 0.4, "top5": 0.9}, 0.1, 0.4, True, 1.0, 0.0))
+    # Nothing is pushed to the curves per event...
+    assert plots.redraws == 0 and plots.curves["train total"].item.getData()[0] is None
+    # ...the ~30 Hz timer does it once for the lot.
+    qtbot.waitUntil(lambda: plots.redraws == 1, timeout=2000)
+    x, y = plots.curves["train total"].item.getData()
+    assert np.allclose(x, np.arange(1, 11) / 10) and y[0] == 1.0
+    assert plots.point_count("train target") == 10 and plots.point_count("train teacher") == 10
+    # The total and the auxiliary losses share a plot (and a scale); target and val loss another.
+    assert plots.curves["train teacher"].plot == plots.curves["train total"].plot == "sources"
+    assert plots.curves["train target"].plot == plots.curves["val loss"].plot == "loss"
+    assert plots.curves["val acc"].buffer.y.tolist() == [40.0] and plots.point_count("val top-5") == 1
+    assert plots.plots["loss"].legend.isVisible()
+    assert {item[1].text for item in plots.plots["loss"].legend.items} == {"train target", "val loss"}
+    assert REDRAW_MS <= 34  # at most ~30 redraws a second
+
+
+def test_hundred_thousand_points_are_downsampled_and_clipped(qtbot):
+    plots = LivePlots()
+    plots.resize(1000, 700)
+    qtbot.addWidget(plots)
+    plots.show()
+    plots.handle_event(_started(()))
+    n = 100_000
+    xs = np.linspace(0, 100, n)
+    ys = np.sin(xs) + np.random.default_rng(0).normal(0, 0.1, n)
+    plots._add_points([("loss", "train loss", 0.0, 0.0)])
+    plots.curves["train loss"].buffer.extend(xs[1:], ys[1:])
+    plots.curves["train loss"].dirty = True
+    start = time.perf_counter()
+    plots.redraw()
+    plots.view.grab()  # a full paint
+    first = time.perf_counter() - start
+    drawn_x, _ = plots.curves["train loss"].item.getData()
+    assert len(plots.curves["train loss"].buffer) == n
+    assert len(drawn_x) < 10_000  # peak downsampling: a few points per pixel, not 100,000
+    plots.plots["loss"].setXRange(10, 20, padding=0)
+    plots.view.grab()
+    clipped_x, _ = plots.curves["train loss"].item.getData()
+    assert clipped_x.min() >= 9 and clipped_x.max() <= 21  # clip-to-view
+    assert first < 2.0  # generous: it is ~50 ms on a laptop
+
+
+def test_hover_reads_out_the_nearest_values(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.handle_event(_started())
+    for step in range(1, 11):
+        plots.handle_event(_progress(0, step, loss=float(step)))
+    plots.redraw()
+    plots._show_hover("sources", QtCore.QPointF(0.42, 1.0))
+    text = plots._hover_text["sources"].textItem.toPlainText()
+    assert "epoch 0.42" in text and "train total: 4" in text and "train teacher: 1.333" in text
+    assert plots._hover_line["sources"].isVisible() and plots._hover_line["sources"].value() == 0.42
+
+
+def test_overlays_of_recorded_runs(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    runs = [RunCurves(f"run-{i}", {"val acc": ("accuracy", np.array([1.0, 2.0]), np.array([50.0, 60.0 + i])),
+                                   "train loss": ("loss", np.array([0.5, 1.0]), np.array([2.0, 1.0]))})
+            for i in range(2)]
+    plots.set_overlays(runs)
+    assert set(plots.overlays) == {"run-0", "run-1"}
+    names = {item[1].text for item in plots.plots["accuracy"].legend.items}
+    assert names == {"run-0 · val acc", "run-1 · val acc"}
+    plots.set_overlays([])
+    assert not plots.overlays and not plots.plots["accuracy"].legend.items
+    assert not plots.plots["accuracy"].legend.isVisible()
+
+
+def test_series_buffer_grows_and_rewinds_for_repeated_epochs():
+    buffer = SeriesBuffer(capacity=2)
+    for i in range(10):
+        buffer.append(float(i), float(i * i))
+    assert len(buffer) == 10 and buffer.y[-1] == 81.0
+    buffer.append(5.0, -1.0)  # a resumed run repeats epoch 5 onwards
+    assert buffer.x.tolist() == [0, 1, 2, 3, 4, 5] and buffer.y[-1] == -1.0

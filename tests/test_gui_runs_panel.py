@@ -1,0 +1,81 @@
+"""The runs panel: runs from anywhere (GUI or CLI) with status and accuracy, overlays,
+a run's preset, and deleting after confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtWidgets
+
+from conftest import TINY_PRESET
+from sskt_engine.config import from_dict
+
+Buttons = QtWidgets.QMessageBox.StandardButton
+
+
+def _cli_run(fake_trainer, runs_root: Path, name: str, epochs: int = 2) -> Path:
+    """A run made without the GUI, as `sskt train` would."""
+    cfg = from_dict({**TINY_PRESET, "name": name, "train": {**TINY_PRESET["train"], "epochs": epochs}})
+    return fake_trainer(cfg, runs_root).run().path
+
+
+def test_runs_from_outside_the_gui_are_listed_and_overlaid(make_window, fake_trainer, tiny_preset, qtbot, gui_env):
+    runs_root = gui_env / "runs"
+    first = _cli_run(fake_trainer, runs_root, "first")
+    window = make_window(fake_trainer, tiny_preset)
+    panel = window.runs_panel
+    assert panel.tree.topLevelItemCount() == 1
+    item = panel.tree.topLevelItem(0)
+    assert (item.text(0), item.text(2), item.text(3)) == ("first", "finished", "40.00%")
+    assert "epochs 2/2" in item.toolTip(0)
+    assert item.text(1)  # the start time, from the folder name
+
+    second = _cli_run(fake_trainer, runs_root, "second", epochs=3)  # appears by itself (file watcher)
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 2, timeout=5000)
+
+    panel.select([first, second])
+    assert set(window.plots.overlays) == {first.name, second.name}
+    val = [c for c in window.plots.overlays[second.name] if c.key.endswith("val acc")][0]
+    assert val.item.getOriginalDataset()[1].tolist() == [30.0, 40.0, 50.0]
+    panel.select([])
+    assert not window.plots.overlays
+
+
+def test_open_a_runs_preset(make_window, fake_trainer, tiny_preset, gui_env):
+    run = _cli_run(fake_trainer, gui_env / "runs", "preset-source", epochs=3)
+    window = make_window(fake_trainer, tiny_preset)
+    window.runs_panel.select([run])
+    window.runs_panel.open_preset_action.trigger()
+    assert window.document.config.name == "preset-source" and window.document.config.train.epochs == 3
+    assert window.setup_panel.forms["train"].editor("epochs").input.text() == "3"
+    assert window.document.title == f"preset of {run.name}" and window.isWindowModified()
+
+
+def test_delete_only_after_confirmation(make_window, fake_trainer, tiny_preset, gui_env, dialogs):
+    runs = [_cli_run(fake_trainer, gui_env / "runs", f"r{i}") for i in range(2)]
+    window = make_window(fake_trainer, tiny_preset)
+    panel = window.runs_panel
+    panel.select(runs)
+    dialogs.answers = [Buttons.Cancel]
+    assert not panel.delete_selected()
+    assert all(r.exists() for r in runs)
+    assert dialogs.shown[-1][0] == "question" and "Delete 2 run folder(s)" in dialogs.shown[-1][2]
+    panel.select(runs[:1])
+    dialogs.answers = [Buttons.Yes]
+    assert panel.delete_selected()
+    assert not runs[0].exists() and runs[1].exists()
+    assert panel.tree.topLevelItemCount() == 1
+
+
+def test_results_of_a_run(make_window, fake_trainer, tiny_preset, gui_env):
+    run = _cli_run(fake_trainer, gui_env / "runs", "results", epochs=3)
+    window = make_window(fake_trainer, tiny_preset)
+    window.runs_panel.select([run])
+    window.runs_panel.results_button.click()
+    results = window.results
+    assert window.tabs.currentWidget() is results
+    assert "best val acc <b>50.00%</b>" in results.metrics.text()
+    assert results.class_plot.values.tolist() == [90.0, 50.0, 20.0]
+    assert results.confusion.matrix.tolist() == [[9, 1, 0], [3, 5, 2], [4, 4, 2]]
+    assert results.confusion.class_names == ["a", "b", "c"]
+    assert abs(results.confusion.share[1, 2] - 0.2) < 1e-9  # rows are normalised for the colours
