@@ -11,9 +11,12 @@ from app import background, engine_catalog
 from app.dialogs import ask_save_changes, ask_stop_run, show_error
 from app.preset_document import PresetDocument
 from app.resources import app_icon, builtin_presets, demo_preset, is_builtin
+from app.process_run_controller import ProcessRunController
 from app.run_controller import RunController
 from app.run_history import load_run_curves, replay_before
 from app.settings import AppSettings
+from app.widgets.compare_dialog import CompareDialog
+from app.widgets.export_dialog import ExportDialog
 from app.widgets.log_view import LogView
 from app.widgets.plots import LivePlots
 from app.widgets.results_view import ResultsView
@@ -37,9 +40,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowIcon(app_icon())
         self.runs_root = Path(runs_root or self.settings.runs_root or default_runs_root())
         self.document = PresetDocument(self)
-        self.controller = RunController(trainer_class, self)
+        # The controller of the current (or last) run: in-process, or `sskt train --nproc N`.
+        self.local_controller = RunController(trainer_class, self)
+        self.process_controller = ProcessRunController(parent=self)
+        self.controller: RunController | ProcessRunController = self.local_controller
         self._closing = False
         self._last_run_dir: Path | None = None
+        self.export_dialog: ExportDialog | None = None
+        self.compare_dialog: CompareDialog | None = None
 
         self._build_actions()
         self._build_widgets()
@@ -157,6 +165,10 @@ class MainWindow(QtWidgets.QMainWindow):
         run_menu = bar.addMenu("&Run")
         for action in (self.start_action, self.stop_action, self.resume_action):
             run_menu.addAction(action)
+        run_menu.addSeparator()
+        self.compare_action = run_menu.addAction("&Compare Methods…", self.open_compare)
+        self.compare_action.setToolTip("Run the current experiment with several methods and seeds on the same "
+                                       "data and tabulate mean ± std")
 
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.setup_dock.toggleViewAction())
@@ -174,15 +186,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.state_changed.connect(self._update_title)
         self.document.state_changed.connect(self._update_actions)
         self.document.changed.connect(self._update_actions)
-        self.controller.event.connect(self._on_event)
-        self.controller.failed.connect(self._on_failed)
-        self.controller.finished.connect(self._on_finished)
-        self.controller.busy_changed.connect(lambda _busy: self._update_actions())
+        for controller in (self.local_controller, self.process_controller):
+            controller.event.connect(self._on_event)
+            controller.failed.connect(self._on_failed)
+            controller.finished.connect(self._on_finished)
+            controller.busy_changed.connect(lambda _busy: self._update_actions())
         self.run_bar.problem_clicked.connect(self.setup_panel.focus_field)
         self.runs_panel.selection_changed.connect(self._runs_selected)
         self.runs_panel.results_requested.connect(self.show_results)
         self.runs_panel.open_preset_requested.connect(self.open_run_preset)
         self.runs_panel.resume_requested.connect(self.resume_run)
+        self.runs_panel.export_requested.connect(self.export_run)
+        self.results.export_requested.connect(self.export_run)
         self.runs_panel.runs_root_changed.connect(self._runs_root_changed)
 
     # ----------------------------------------------------------------------------- state
@@ -238,7 +253,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_bar.set_problem(reason, path, more)
         self.stop_action.setEnabled(running and not self.controller.stop_requested())
         self.resume_action.setEnabled(not running and self._resume_target() is not None
-                                      and self.controller.trainer_class() is not None)
+                                      and self.local_controller.trainer_class() is not None)
+        self.run_bar.processes.setEnabled(not running)
         self.state_label.setText("Stopping…" if running and self.controller.stop_requested() else
                                  "Training" if running else "Idle")
 
@@ -365,7 +381,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_run(self) -> None:
         if not self.start_action.isEnabled() or self.document.config is None:
             return
-        self.log.add(f"Starting {self.document.config.name}…")
+        nproc = self.run_bar.processes.value()
+        if nproc > 1:
+            self.process_controller.nproc = nproc
+            self.controller = self.process_controller
+        else:
+            self.controller = self.local_controller
+        self.log.add(f"Starting {self.document.config.name}" + (f" in {nproc} processes…" if nproc > 1 else "…"))
         if self.controller.start(self.document.config, self.runs_root):
             self.run_bar.set_preparing()
             self.tabs.setCurrentWidget(self.plots)
@@ -382,6 +404,7 @@ class MainWindow(QtWidgets.QMainWindow):
         target = Path(run_dir) if isinstance(run_dir, (str, Path)) else self._resume_target()
         if target is None or self.controller.is_running():
             return
+        self.controller = self.local_controller
         self.log.add(f"Resuming {target.name}…")
         if self.controller.resume(target, self.runs_root):
             self.run_bar.set_preparing()
@@ -425,6 +448,37 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.results.show_run(Path(run_dir))
         self._update_actions()
 
+    def open_compare(self) -> CompareDialog | None:
+        """The Compare dialog for the current experiment (a study of methods x seeds)."""
+        if self.compare_dialog is not None and self.compare_dialog.busy():
+            self.compare_dialog.raise_()
+            return self.compare_dialog
+        if self.document.config is None or not self.document.is_valid():
+            show_error(self, "Cannot compare", "Fix the experiment's settings first: "
+                       + (self.start_problem()[0] or "the settings are not valid") + ".")
+            return None
+        if self.compare_dialog is not None:
+            self.compare_dialog.deleteLater()
+        self.compare_dialog = CompareDialog(self.document.config, self.runs_root, self,
+                                            preset_path=str(self.document.path or ""),
+                                            trainer_class=self.local_controller.trainer_class())
+        self.compare_dialog.study_finished.connect(lambda folder, status: folder and self.log.add(
+            f"Study {status}: {folder}"))
+        self.compare_dialog.show()
+        return self.compare_dialog
+
+    def export_run(self, run_dir: Path) -> ExportDialog:
+        """The Export dialog for one run (not modal: training and browsing go on)."""
+        if self.export_dialog is not None and self.export_dialog.busy():
+            self.export_dialog.raise_()
+            return self.export_dialog
+        if self.export_dialog is not None:
+            self.export_dialog.deleteLater()
+        self.export_dialog = ExportDialog(Path(run_dir), self)
+        self.export_dialog.exported.connect(lambda result: self.log.add(f"Exported {result.path}"))
+        self.export_dialog.show()
+        return self.export_dialog
+
     def show_results(self, run_dir: Path) -> None:
         self.results.show_run(Path(run_dir))
         self.tabs.setCurrentWidget(self.results)
@@ -461,6 +515,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.runs_root = self.runs_root
         self.settings.save()
         self.plots.timer.stop()
+        if self.compare_dialog is not None and self.compare_dialog.busy():
+            self.compare_dialog.stop()
         background.wait_for_all(10000)
         event.accept()
 

@@ -21,6 +21,8 @@ def _pct(value) -> str:
 
 
 class ResultsView(QtWidgets.QWidget):
+    export_requested = QtCore.Signal(Path)
+
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.run_dir: Path | None = None
@@ -40,6 +42,11 @@ class ResultsView(QtWidgets.QWidget):
         self.which.setToolTip("Evaluation of the best or the last epoch")
         self.which.currentIndexChanged.connect(lambda *_: self._show_report())
         top.addWidget(self.which)
+        self.export_button = QtWidgets.QPushButton("Export model…")
+        self.export_button.setObjectName("resultsExportButton")
+        self.export_button.setToolTip("Save this run's trained network as pt, safetensors, TorchScript or ONNX")
+        self.export_button.clicked.connect(lambda: self.run_dir and self.export_requested.emit(self.run_dir))
+        top.addWidget(self.export_button)
         layout.addLayout(top)
 
         self.metrics = QtWidgets.QLabel()
@@ -79,6 +86,7 @@ class ResultsView(QtWidgets.QWidget):
         self.splitter.setVisible(not empty)
         self.predictions_box.setVisible(not empty and engine_catalog.predictions_function() is not None)
         self.which.setEnabled(not empty)
+        self.export_button.setEnabled(not empty)
 
     def show_run(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)

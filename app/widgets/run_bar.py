@@ -35,6 +35,18 @@ class RunBar(QtWidgets.QFrame):
         row.setSpacing(8)
         for button in (start, stop, resume):
             row.addWidget(button)
+        self.processes_label = QtWidgets.QLabel("Processes")
+        self.processes = QtWidgets.QSpinBox()
+        self.processes.setObjectName("processesSpin")
+        self.processes.setRange(1, 64)
+        self.processes.setValue(1)
+        self.processes.setToolTip("Data-parallel training processes on this machine. 1: train inside the app; "
+                                  "more: run `sskt train --nproc N` as a separate process and follow it "
+                                  "(train.batch_size must divide evenly over them)")
+        self.processes_label.setToolTip(self.processes.toolTip())
+        row.addSpacing(4)
+        row.addWidget(self.processes_label)
+        row.addWidget(self.processes)
         row.addSpacing(8)
         column = QtWidgets.QVBoxLayout()
         column.setSpacing(2)

@@ -33,6 +33,11 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}%"
 
 
+def _has_checkpoint(path: Path) -> bool:
+    folder = RunFolder(path)
+    return any(folder.checkpoint_path(which).is_file() for which in ("best", "last"))
+
+
 class _SortItem(QtWidgets.QTreeWidgetItem):
     def __lt__(self, other: QtWidgets.QTreeWidgetItem) -> bool:
         column = self.treeWidget().sortColumn() if self.treeWidget() else 0
@@ -48,6 +53,7 @@ class RunsPanel(QtWidgets.QWidget):
     results_requested = QtCore.Signal(Path)
     open_preset_requested = QtCore.Signal(Path)
     resume_requested = QtCore.Signal(Path)
+    export_requested = QtCore.Signal(Path)
     runs_root_changed = QtCore.Signal(Path)
 
     def __init__(self, runs_root: Path, parent: QtWidgets.QWidget | None = None):
@@ -105,6 +111,9 @@ class RunsPanel(QtWidgets.QWidget):
         self.resume_button = QtWidgets.QPushButton("Resume")
         self.resume_button.setToolTip("Continue a stopped or failed run in its own folder")
         self.resume_button.clicked.connect(lambda: self._emit_single(self.resume_requested))
+        self.export_button = QtWidgets.QPushButton("Export…")
+        self.export_button.setToolTip("Save the run's trained network as pt, safetensors, TorchScript or ONNX")
+        self.export_button.clicked.connect(lambda: self._emit_single(self.export_requested))
         self.open_preset_action = QtGui.QAction("Open preset", self)
         self.open_preset_action.setToolTip("Load the settings this run was trained with into the form")
         self.open_preset_action.triggered.connect(lambda: self._emit_single(self.open_preset_requested))
@@ -122,7 +131,7 @@ class RunsPanel(QtWidgets.QWidget):
         more.addSeparator()
         more.addAction(self.delete_action)
         self.more_button.setMenu(more)
-        for button in (self.results_button, self.resume_button, self.more_button):
+        for button in (self.results_button, self.resume_button, self.export_button, self.more_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -242,6 +251,7 @@ class RunsPanel(QtWidgets.QWidget):
         self.open_preset_action.setEnabled(single)
         self.reveal_action.setEnabled(bool(paths))
         self.resume_button.setEnabled(bool(info and info.status in RESUMABLE))
+        self.export_button.setEnabled(bool(info and info.status != RUNNING and _has_checkpoint(info.path)))
         self.delete_action.setEnabled(bool(paths) and all(self._infos.get(p) and self._infos[p].status != RUNNING
                                                           for p in paths))
 
@@ -254,7 +264,7 @@ class RunsPanel(QtWidgets.QWidget):
         if not self.tree.itemAt(pos):
             return
         menu = QtWidgets.QMenu(self)
-        for button in (self.results_button, self.resume_button):
+        for button in (self.results_button, self.resume_button, self.export_button):
             action = menu.addAction(button.text(), button.click)
             action.setEnabled(button.isEnabled())
         menu.addAction(self.open_preset_action)

@@ -22,7 +22,22 @@ KIND_HIDDEN = {
     "run": {"arch", "weights", "num_classes", "input_size", "mean", "std", "pixel_scale", "pixel_offset",
             "class_names_file"},
 }
-KIND_TITLES = {"torchvision": "torchvision", "checkpoint": "checkpoint file", "run": "earlier run"}
+# A kind with a show-list: every other key stays hidden in its details.
+KIND_KEYS = {
+    "compiled": ("kind", "path", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "num_classes",
+                 "class_names_file", "name"),
+}
+KIND_TITLES = {"torchvision": "torchvision", "checkpoint": "checkpoint file", "run": "earlier run",
+               "compiled": "compiled model file"}
+COMPILED_FILTER = "Compiled models (*.pt2 *.pt *.ts *.torchscript);;All files (*)"
+EXPORTED_FILTER = "Exported models (*.pt *.safetensors);;All files (*)"
+
+
+def hidden_keys(kind: str, all_keys) -> set[str]:
+    """The keys a source of ``kind`` never reads (hidden in its details form)."""
+    if kind in KIND_KEYS:
+        return {key for key in all_keys if key not in KIND_KEYS[kind]}
+    return set(KIND_HIDDEN.get(kind, set()))
 
 
 def normalised_source(partial: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +61,10 @@ def source_subtitle(source: dict[str, Any]) -> str:
         return f"checkpoint · {source.get('arch', '')}" + (f" · {classes} classes" if classes else "")
     if kind == "run":
         return f"run · {source.get('checkpoint', 'best')} checkpoint"
+    if kind == "compiled":
+        name = Path(str(source.get("path", ""))).name
+        size = source.get("input_size")
+        return f"compiled · {name}" + (f" · {size}px" if size else "")
     return str(kind)
 
 
@@ -83,6 +102,13 @@ class SourcesList(QtWidgets.QWidget):
         self.add_torchvision_action = menu.addAction("torchvision model…", self.add_torchvision)
         self.add_checkpoint_action = menu.addAction("Checkpoint file…", self.add_checkpoint)
         self.add_run_action = menu.addAction("Earlier run…", self.add_run)
+        self.add_compiled_action = menu.addAction("Compiled model file (TorchScript / .pt2)…", self.add_compiled)
+        self.add_compiled_action.setToolTip("A TorchScript or torch.export file: no architecture needed")
+        self.add_exported_action = menu.addAction("Exported model (SSKT Studio .pt/.safetensors)…",
+                                                  self.add_exported)
+        self.add_exported_action.setToolTip("A model exported by SSKT Studio: its file names its architecture "
+                                            "and classes")
+        menu.setToolTipsVisible(True)
         self.add_button.setMenu(menu)
         self.remove_button = QtWidgets.QPushButton("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
@@ -179,6 +205,16 @@ class SourcesList(QtWidgets.QWidget):
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.source():
             self.add_source(dialog.source())
 
+    def add_compiled(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compiled model file", "", COMPILED_FILTER)
+        if path:
+            self.add_source({"kind": "compiled", "path": path})
+
+    def add_exported(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Exported model", "", EXPORTED_FILTER)
+        if path:
+            self.add_source({"kind": "checkpoint", "path": path})
+
     # -- details -------------------------------------------------------------------------
     def _show_details(self, row: int) -> None:
         if not (0 <= row < len(self._sources)):
@@ -188,10 +224,10 @@ class SourcesList(QtWidgets.QWidget):
         source = self._sources[row]
         self.details.prefix = ("sources", row)
         self.details.set_values(source)
-        hidden = KIND_HIDDEN.get(source.get("kind", ""), set())
+        hidden = hidden_keys(source.get("kind", ""), self.details.editors)
         for name in self.details.editors:
             self.details.layout_.setRowVisible(self.details._rows[name], name not in hidden)
-        self.browse_button.setVisible(source.get("kind") in ("checkpoint", "run"))
+        self.browse_button.setVisible(source.get("kind") in ("checkpoint", "run", "compiled"))
         self.details.set_errors(self._errors)
 
     def _detail_edited(self, path: tuple, value: Any) -> None:
@@ -211,6 +247,9 @@ class SourcesList(QtWidgets.QWidget):
         source = self._sources[row]
         if source.get("kind") == "run":
             path = QtWidgets.QFileDialog.getExistingDirectory(self, "Run folder", str(self._runs_root()))
+        elif source.get("kind") == "compiled":
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compiled model file", source.get("path", ""),
+                                                            COMPILED_FILTER)
         else:
             path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Checkpoint file", source.get("path", ""),
                                                             "Model files (*.pt *.pth *.safetensors *.ckpt);;"
