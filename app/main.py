@@ -52,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     from app.gc_guard import MainThreadGarbageCollector
 
     collector = MainThreadGarbageCollector(parent=app).start()
+    from sskt_engine.plugins import load_plugins
+
+    plugin_warnings = load_plugins()  # before the window: plugin architectures must be in the registry
     window = MainWindow(settings, preset=args.preset)
+    for warning in plugin_warnings:
+        window.log.add(f"plugin: {warning}", "warning")
     window.show()
     # Ctrl+C in the terminal closes the window the normal way (asking about a running run or
     # unsaved changes). Python only sees the signal when it runs, hence the idle timer.

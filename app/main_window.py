@@ -180,6 +180,7 @@ class MainWindow(QtWidgets.QMainWindow):
             action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction("&User Models Folder…", self._user_models_notice)
         help_menu.addAction("&About SSKT Studio", self._about)
 
     def _connect(self) -> None:
@@ -536,6 +537,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.busy_changed.disconnect(loop.quit)
         progress.close()
         self.controller.wait()
+
+    def _user_models_notice(self) -> None:
+        """Where extra architectures come from, and the warning that those files are code."""
+        from sskt_engine.plugins import USER_MODELS_NOTICE, user_models_dir
+
+        QtWidgets.QMessageBox.information(
+            self, "User models folder",
+            f"<p>Architectures defined in <code>.py</code> files in <code>{user_models_dir()}</code> are loaded "
+            f"when SSKT Studio starts and appear as target and source choices.</p><p><b>{USER_MODELS_NOTICE}</b></p>")
 
     def _about(self) -> None:
         from sskt_engine import __version__
