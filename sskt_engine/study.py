@@ -386,9 +386,9 @@ def summarize(state: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per method (and one for trained KD teachers): statistics over finished runs."""
     rows = []
     groups: list[tuple[str, list[dict[str, Any]]]] = []
-    if state.get("teacher_runs"):
-        groups.append((TEACHER_ROW, state["teacher_runs"]))
     for method in state["methods"]:
+        if method == "kd" and state.get("teacher_runs"):
+            groups.append((TEACHER_ROW, state["teacher_runs"]))
         groups.append((method, [r for r in state["runs"] if r["method"] == method]))
     for method, results in groups:
         done = [r for r in results if r["status"] == FINISHED]

@@ -85,16 +85,20 @@ class DMLMethod(TrainingMethod):
         the AMP scaler updates once per iteration (as torch.amp asks for several optimizers)."""
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        if self.ctx.config.train.nan_policy == "skip" and not torch.isfinite(total.detach()).item():
-            self.ctx.skipped_steps.append(step)
-            return
+        if self.ctx.config.train.nan_policy == "skip":
+            bad = not torch.isfinite(total.detach()).item()
+            if self.ctx.dist.any(bad, total.device):  # every rank skips together (gradient all-reduce)
+                self.ctx.skipped_steps.append(step)
+                return
         scaler = self.ctx.scaler
         if scaler is not None:
             scaler.scale(total).backward()
             for opt in self.optimizers.values():
+                self.ctx.sync_gradients(opt)
                 scaler.step(opt)
             scaler.update()
         else:
             total.backward()
             for opt in self.optimizers.values():
+                self.ctx.sync_gradients(opt)
                 opt.step()

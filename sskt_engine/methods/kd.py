@@ -10,6 +10,8 @@ target's classes. Multi-label data distils each class's sigmoid (``losses.binary
 
 from __future__ import annotations
 
+import torch
+
 from ..errors import UserInputError
 from ..losses import kd_loss
 from ..sources import FrozenSource, SourceEnsemble
@@ -40,6 +42,16 @@ def check_teacher(ctx: MethodContext, index: int) -> FrozenSource:
     return teacher
 
 
+def _teacher_only(ensemble: SourceEnsemble, teacher: FrozenSource) -> SourceEnsemble:
+    """Only the teacher runs per batch, even when the preset lists other sources; it runs with
+    the ensemble's precision and memory format (``train.source_precision``)."""
+    if len(ensemble.sources) == 1:
+        return ensemble
+    dtype = getattr(ensemble, "autocast_dtype", None)
+    precision = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, "float32")
+    return SourceEnsemble([teacher], precision=precision, channels_last=getattr(ensemble, "channels_last", False))
+
+
 @METHODS.register("kd", description="Knowledge distillation (Hinton 2015): the target also matches the "
                   "softened predictions of a teacher trained on the same classes.", min_sources=1)
 class KDMethod(SingleNetworkMethod):
@@ -48,8 +60,7 @@ class KDMethod(SingleNetworkMethod):
         teacher = check_teacher(ctx, m.teacher)  # refuse before building anything
         super().__init__(ctx)
         self.teacher_index = m.teacher
-        # Only the teacher runs per batch, even when the preset lists other sources.
-        self.teacher = SourceEnsemble([teacher]).to(ctx.device)
+        self.teacher = _teacher_only(ctx.sources, teacher).to(ctx.device)
 
     def loss_names(self):
         return ["loss", "target", "kd"]

@@ -98,7 +98,11 @@ class MAXLMethod(TrainingMethod):
         backbone = build_architecture(ctx.config.target.arch, ctx.num_classes)
         target = TargetNetwork(backbone, ctx.input_size, [aux_classes], "linear").to(ctx.device)
         gen_arch = m.maxl_generator_arch or ctx.config.target.arch
-        self.generator = build_architecture(gen_arch, aux_classes).to(ctx.device)
+        try:
+            generator = build_architecture(gen_arch, aux_classes)
+        except UserInputError as exc:  # an unknown name: say which key holds it
+            raise UserInputError(f"method.maxl_generator_arch: {exc}") from None
+        self.generator = generator.to(ctx.device)
         self.generator_arch = gen_arch
         self.networks = {"target": target}
         self.optimizers = {"target": self.new_optimizer(target.parameters()),
@@ -137,7 +141,7 @@ class MAXLMethod(TrainingMethod):
         target_opt.zero_grad(set_to_none=True)
         gen_opt.zero_grad(set_to_none=True)
         losses = {"loss": loss.detach(), "target": pri_loss.detach(), "aux": aux_loss.detach()}
-        if skip_bad and not torch.isfinite(loss.detach()).item():
+        if skip_bad and self._any_rank_bad(loss):
             self.ctx.skipped_steps.append(step)
             nan = torch.full((), float("nan"), device=loss.device)
             return StepOutput({**losses, "meta": nan, "neg_entropy": nan}, primary.detach().float())
@@ -149,7 +153,7 @@ class MAXLMethod(TrainingMethod):
             self.net, aux_labels, images, labels, inner_lr=float(target_opt.param_groups[0]["lr"]),
             gamma=m.focal_gamma, entropy_weight=m.maxl_entropy_weight, autocast=self.ctx.autocast,
             grad_scale=float(scaler.get_scale()) if scaler is not None else None)
-        if skip_bad and not torch.isfinite(meta.detach()).item():
+        if skip_bad and self._any_rank_bad(meta):
             self.ctx.skipped_steps.append(step)
         else:
             self._backward(meta, list(self.generator.parameters()))
@@ -159,6 +163,10 @@ class MAXLMethod(TrainingMethod):
         losses.update(meta=meta.detach(), neg_entropy=parts["neg_entropy"])
         return StepOutput(losses, primary.detach().float())
 
+    def _any_rank_bad(self, loss: torch.Tensor) -> bool:
+        """A non-finite loss on any rank: every rank skips together (gradient all-reduce)."""
+        return self.ctx.dist.any(not torch.isfinite(loss.detach()).item(), loss.device)
+
     def _backward(self, loss: torch.Tensor, inputs: list[torch.Tensor]) -> None:
         """Gradients for ``inputs`` only (the meta loss also depends on the target's parameters)."""
         if self.ctx.scaler is not None:
@@ -166,6 +174,7 @@ class MAXLMethod(TrainingMethod):
         loss.backward(inputs=inputs)
 
     def _step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.ctx.sync_gradients(optimizer)  # average over ranks in a distributed run
         if self.ctx.scaler is not None:
             self.ctx.scaler.step(optimizer)
         else:
