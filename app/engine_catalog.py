@@ -8,10 +8,8 @@ note for the status bar instead of taking the window down.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -75,23 +73,7 @@ def devices() -> tuple[str, ...]:
 
 def describe(cls: type) -> list[dict[str, Any]]:
     """``describe_fields`` with choices that could not be listed left open (None)."""
-    try:
-        return engine_config.describe_fields(cls)
-    except Exception as exc:  # noqa: BLE001 - a registry behind a choices callable failed
-        _note(f"choices of {cls.__name__}", exc)
-        hints = typing.get_type_hints(cls)
-        out = []
-        for f in dataclasses.fields(cls):
-            meta = dict(f.metadata)
-            choices = meta.get("choices")
-            if callable(choices):
-                try:
-                    meta["choices"] = tuple(choices())
-                except Exception:  # noqa: BLE001
-                    meta["choices"] = None
-            default = f.default if f.default is not dataclasses.MISSING else None
-            out.append({"name": f.name, "type": hints[f.name], "default": default, **meta})
-        return out
+    return engine_config.describe_fields(cls, on_error=_note)
 
 
 def trainer_class() -> Any | None:

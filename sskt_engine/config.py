@@ -624,15 +624,23 @@ def save_preset(cfg: ExperimentConfig, path: str | os.PathLike) -> None:
     atomic_write_text(path, dumps_preset(cfg))
 
 
-def describe_fields(cls: type) -> list[dict[str, Any]]:
-    """Field descriptions for forms: name, type, default, help, bounds, choices, methods."""
+def describe_fields(cls: type, on_error: Callable[[str, Exception], None] | None = None) -> list[dict[str, Any]]:
+    """Field descriptions for forms: name, type, default, help, bounds, choices, methods.
+    A registry behind a choices callable that fails leaves that field's choices open (None)
+    and is reported to ``on_error`` when given, else raised."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
         meta = dict(f.metadata)
         choices = meta.get("choices")
         if callable(choices):
-            meta["choices"] = tuple(choices())
+            try:
+                meta["choices"] = tuple(choices())
+            except Exception as exc:  # noqa: BLE001  a plugin's registry may be broken
+                if on_error is None:
+                    raise
+                on_error(f"choices of {cls.__name__}.{f.name}", exc)
+                meta["choices"] = None
         default = f.default if f.default is not dataclasses.MISSING else None
         out.append({"name": f.name, "type": hints[f.name], "default": default, **meta})
     return out
