@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from sskt_engine.config import SourceConfig, loads_preset
+from sskt_engine.config import loads_preset
 from sskt_engine.data import DatasetSplits, ImageSet
 from sskt_engine.data.batches import BatchStream
 from sskt_engine.methods import METHODS
@@ -38,8 +38,10 @@ def epoch_seconds(size: int, sources: int, batch: int) -> float:
     train = ImageSet(images, labels)
     data = DatasetSplits(train, train, tuple(map(str, range(10))), (0.5,) * 3, (0.25,) * 3, 32)
     method_name = "sskt" if sources else "supervised"
-    cfg = loads_preset(PRESET, overrides=[f"method.name={method_name}", f"train.batch_size={batch}"])
-    cfg = cfg.replace(sources=(SourceConfig(kind="checkpoint", path="x", arch="tiny_cnn"),) * sources)
+    # the preset only records the sources; the benchmark builds them in memory below
+    listed = ", ".join(["{kind: checkpoint, path: x, arch: tiny_cnn}"] * sources)
+    cfg = loads_preset(PRESET, overrides=[f"method.name={method_name}", f"train.batch_size={batch}",
+                                          f"sources=[{listed}]"])
     torch.manual_seed(1)
     ensemble = SourceEnsemble([
         FrozenSource(f"s{i}", build_architecture("tiny_cnn", 20).eval().requires_grad_(False), 20, 32,
