@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 
 def test_compare_methods_makes_a_study_table(make_window, tiny_preset, fake_trainer, qtbot, gui_env):
     window = make_window(fake_trainer, tiny_preset)
@@ -34,6 +36,17 @@ def test_compare_methods_makes_a_study_table(make_window, tiny_preset, fake_trai
     assert dialog.progress.value() == dialog.progress.maximum() == 4
     assert str(study) in dialog.folder_label.text()
     assert dialog.run_button.isEnabled() and not dialog.busy()
+    # curves: per method a faint line per run, the ± std band (two seeds) and the mean line
+    plot = dialog.curves
+    assert set(plot.method_items) == {"supervised", "dml"} and plot.live_item is None
+    for method, items in plot.method_items.items():
+        mean = items[-1]
+        assert mean.name().startswith(f"{method} (mean of 2 runs")
+        x, y = mean.getData()
+        assert list(x) == list(range(1, window.document.config.train.epochs + 1))
+        runs = [i.getData()[1] for i in items[:2]]
+        assert y == pytest.approx((runs[0] + runs[1]) / 2)
+        assert any(type(i).__name__ == "FillBetweenItem" for i in items)
 
 
 def test_compare_can_be_stopped(make_window, tiny_preset, fake_trainer, qtbot):
@@ -49,3 +62,48 @@ def test_compare_can_be_stopped(make_window, tiny_preset, fake_trainer, qtbot):
         qtbot.waitUntil(lambda: "Run 1/3" in dialog.progress.format(), timeout=20000)
         dialog.stop_button.click()
     assert finished.args[1] == "stopped"
+
+
+def test_compare_draws_the_running_run_live(make_window, tiny_preset, fake_trainer, qtbot):
+    fake_trainer.step_delay = 0.01
+    window = make_window(fake_trainer, tiny_preset)
+    window.document.set(("train", "epochs"), 40)
+    dialog = window.open_compare()
+    for name, box in dialog.method_checks.items():
+        box.setChecked(name == "supervised")
+    with qtbot.waitSignal(dialog.study_finished, timeout=60000):
+        dialog.run_button.click()
+        qtbot.waitUntil(lambda: dialog.curves.live_item is not None and len(dialog.curves.live_points[0]) >= 2,
+                        timeout=20000)
+        assert dialog.curves.live_item.name() == "supervised (running)"
+        assert "supervised: epoch" in dialog.run_status.text()
+        dialog.stop_button.click()
+    assert dialog.curves.live_item is None  # the ended run is now one of the method's curves
+
+
+def test_a_study_from_the_command_line_opens_in_the_dialog(make_window, tiny_preset, fake_trainer, qtbot,
+                                                           tmp_path, monkeypatch):
+    from app.widgets import compare_dialog
+
+    window = make_window(fake_trainer, tiny_preset)
+    dialog = window.open_compare()
+    for name, box in dialog.method_checks.items():
+        box.setChecked(name == "supervised")
+    with qtbot.waitSignal(dialog.study_finished, timeout=60000) as finished:
+        dialog.run_button.click()
+    study = Path(finished.args[0])
+
+    fresh = window.open_compare()  # a new dialog, as after restarting the app
+    assert fresh.table.rowCount() == 0
+    monkeypatch.setattr(compare_dialog.QtWidgets.QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(study)))
+    fresh.open_button.click()
+    assert fresh.table.rowCount() == 1 and fresh.table.item(0, 0).text() == "supervised"
+    assert set(fresh.curves.method_items) == {"supervised"}
+    assert fresh.progress.format() == f"Study finished: {study.name}"
+
+    errors = []
+    monkeypatch.setattr(compare_dialog, "show_error", lambda parent, title, text, *a: errors.append(text))
+    assert not fresh.open_study(tmp_path)
+    assert errors == [f"{tmp_path} is not a study folder (it has no study.json)"]
+    assert fresh.table.rowCount() == 1  # what was shown stays

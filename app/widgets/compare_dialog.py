@@ -1,5 +1,6 @@
 """Compare methods: the current experiment run with several methods and seeds on the same
-data (``sskt_engine.study.run_study``, what `sskt compare` does), then a table of mean ± std.
+data (``sskt_engine.study.run_study``, what `sskt compare` does), then a table of mean ± std
+and the validation curves of every run, a mean line in a ± std band per method.
 
 The study runs in a background thread; its events come back through a queued signal. Stop
 asks the study to stop after the current training step.
@@ -16,6 +17,7 @@ from PySide6 import QtCore, QtWidgets
 from app import engine_catalog
 from app.background import BackgroundTask, run_in_background
 from app.dialogs import show_error
+from app.widgets.study_plot import StudyCurvesPlot
 from sskt_engine.config import ExperimentConfig
 from sskt_engine.errors import UserInputError
 
@@ -47,10 +49,14 @@ class CompareDialog(QtWidgets.QDialog):
         self.study_dir: Path | None = None
         self.rows: list[dict[str, Any]] = []
         self._task: BackgroundTask | None = None
+        self._live_study_dir: Path | None = None  # known once the study's first run has started
+        self._current_method = ""
+        self._epochs = 0
         self._stop = threading.Event()
         self.setWindowTitle(f"Compare methods on {config.name}")
         self.setObjectName("compareDialog")
         self.setMinimumWidth(600)
+        self.resize(900, 760)
         layout = QtWidgets.QVBoxLayout(self)
         intro = QtWidgets.QLabel("Trains the current experiment once per method and seed on the same labelled "
                                  "subset, then tabulates mean ± std. Methods that cannot run with these sources "
@@ -88,13 +94,22 @@ class CompareDialog(QtWidgets.QDialog):
         self.progress.setValue(0)
         self.progress.setFormat("Not started")
         layout.addWidget(self.progress)
+        self.run_status = QtWidgets.QLabel()
+        self.run_status.setObjectName("hint")
+        layout.addWidget(self.run_status)
         self.table = QtWidgets.QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setObjectName("compareTable")
         self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        layout.addWidget(self.table, 1)
+        self.curves = StudyCurvesPlot()
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.curves)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        layout.addWidget(splitter, 1)
         self.folder_label = QtWidgets.QLabel()
         self.folder_label.setObjectName("hint")
         self.folder_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -103,6 +118,9 @@ class CompareDialog(QtWidgets.QDialog):
         self.buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.run_button = self.buttons.addButton("Run study", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
         self.stop_button = self.buttons.addButton("Stop", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button = self.buttons.addButton("Open Study…", QtWidgets.QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setToolTip("Show the table and curves of an earlier study (also one made by sskt compare)")
+        self.open_button.clicked.connect(self.open_study_dialog)
         self.run_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.buttons.rejected.connect(self.reject)
@@ -121,6 +139,7 @@ class CompareDialog(QtWidgets.QDialog):
         busy = self.busy()
         self.run_button.setEnabled(not busy and bool(self.methods()))
         self.stop_button.setEnabled(busy and not self._stop.is_set())
+        self.open_button.setEnabled(not busy)
         self.seeds.setEnabled(not busy)
         for box in self.method_checks.values():
             box.setEnabled(not busy)
@@ -135,7 +154,11 @@ class CompareDialog(QtWidgets.QDialog):
         self._stop = threading.Event()
         stop, root, trainer, emit = self._stop, self.runs_root, self.trainer_class, self._events.event.emit
         self.rows, self.study_dir = [], None
+        self._live_study_dir: Path | None = None
+        self._current_method = ""
         self.table.setRowCount(0)
+        self.curves.clear()
+        self.run_status.clear()
         self.progress.setRange(0, len(seeds) * len(spec.methods))
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
@@ -152,21 +175,46 @@ class CompareDialog(QtWidgets.QDialog):
 
     @QtCore.Slot(object)
     def _on_event(self, event: Any) -> None:
+        from sskt_engine.events import EpochEnd, RunStarted
         from sskt_engine.study import StudyRunEnded, StudyRunStarted
 
         if isinstance(event, StudyRunStarted):
+            self._current_method = event.method
             self.progress.setMaximum(event.total)
             self.progress.setValue(event.index - 1)
             self.progress.setFormat(f"Run {event.index}/{event.total}: {event.method}, seed {event.seed}")
+        elif isinstance(event, RunStarted):
+            # every study run lives in <study>/runs/<run>: the study folder is known from the first run
+            self._live_study_dir = Path(event.run_dir).parent.parent
+            self._epochs = event.epochs
+            self.curves.start_live(self._current_method)
+        elif isinstance(event, EpochEnd):
+            acc = event.val.get("acc")
+            if acc is not None:
+                self.curves.add_live_point(event.epoch + 1, acc)
+                self.run_status.setText(f"{self._current_method}: epoch {event.epoch + 1}/{self._epochs}, "
+                                        f"val acc {100 * acc:.2f}%")
         elif isinstance(event, StudyRunEnded):
             self.progress.setValue(event.index)
+            self.curves.end_live()
+            if event.run_dir and self._live_study_dir is not None:
+                self._show_curves(self._live_study_dir)
 
-    def _done(self, study_dir: Path) -> None:
+    def _show_curves(self, study_dir: Path) -> None:
+        from sskt_engine.study import method_curves
+
+        try:
+            self.curves.show_curves(method_curves(study_dir))
+        except (UserInputError, OSError) as exc:  # a study folder changed under us: curves are optional
+            self.run_status.setText(f"Curves unavailable: {exc}")
+
+    def show_study(self, study_dir: Path) -> str:
+        """Fill the table and the curves from a study folder (this dialog's or `sskt compare`'s);
+        returns the study's status. A folder that is not a readable study raises UserInputError."""
         from sskt_engine.study import load_study
 
-        self._task = None
+        state = load_study(study_dir)
         self.study_dir = Path(study_dir)
-        state = load_study(self.study_dir)
         self.rows = list(state.get("rows") or [])
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
@@ -179,9 +227,36 @@ class CompareDialog(QtWidgets.QDialog):
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         status = str(state.get("status", ""))
+        self.folder_label.setText(f"Tables (md, csv, tex) in {self.study_dir}")
+        self.run_status.clear()
+        self._show_curves(self.study_dir)
+        return status
+
+    def open_study_dialog(self) -> None:
+        start = self.runs_root / "studies"
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a study folder",
+                                                            str(start if start.is_dir() else self.runs_root))
+        if folder:
+            self.open_study(Path(folder))
+
+    def open_study(self, folder: Path) -> bool:
+        if self.busy():
+            return False
+        try:
+            status = self.show_study(folder)
+        except UserInputError as exc:
+            show_error(self, "Cannot open the study", str(exc))
+            return False
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(f"Study {status}: {Path(folder).name}")
+        return True
+
+    def _done(self, study_dir: Path) -> None:
+        self._task = None
+        status = self.show_study(Path(study_dir))
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"Study {status}")
-        self.folder_label.setText(f"Tables (md, csv, tex) in {self.study_dir}")
         self._update_buttons()
         self.study_finished.emit(str(self.study_dir), status)
 
