@@ -6,6 +6,7 @@ of mean +- std. ``sskt compare`` on the command line; the GUI's Compare action c
         table.md       per method: runs, best and final validation accuracy (mean +- std), wall time
         table.csv      the same numbers, machine readable
         table.tex      the same table for a paper (booktabs)
+        curves.csv     validation accuracy per method and epoch: mean and std over the seeds
         runs/          the study's run folders (ordinary run folders: resume, export, source)
 
 Same data for every method: a run's labelled subset, validation split, shuffling and
@@ -447,6 +448,7 @@ def write_tables(study_dir: Path, state: dict[str, Any]) -> None:
     atomic_write_text(study_dir / "table.md", markdown_table(state, rows))
     atomic_write_text(study_dir / "table.csv", csv_table(rows))
     atomic_write_text(study_dir / "table.tex", latex_table(state, rows))
+    atomic_write_text(study_dir / "curves.csv", curves_csv(method_curves(study_dir)))
 
 
 def markdown_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
@@ -551,14 +553,29 @@ def method_curves(study_dir: str | os.PathLike, metric: str = "acc", split: str 
                               "values": [values[e] for e in sorted(values)]})
     for entry in curves.values():
         longest = max((len(r["epochs"]) for r in entry["runs"]), default=0)
-        entry["epochs"], entry["mean"], entry["std"] = [], [], []
+        entry["epochs"], entry["mean"], entry["std"], entry["counts"] = [], [], [], []
         for i in range(longest):
             column = [r["values"][i] for r in entry["runs"] if len(r["values"]) > i]
             mean, std = mean_std(column)
             entry["epochs"].append(i + 1)
             entry["mean"].append(mean)
             entry["std"].append(std if std is not None else 0.0)
+            entry["counts"].append(len(column))  # a stopped run covers fewer epochs than the others
     return curves
+
+
+def curves_csv(curves: dict[str, dict[str, Any]]) -> str:
+    """``method_curves`` in long format for plotting elsewhere: one row per method and epoch."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "epoch", "runs", "val_acc_mean_pct", "val_acc_std_pct"])
+    for method, entry in curves.items():
+        for epoch, mean, std, count in zip(entry["epochs"], entry["mean"], entry["std"], entry["counts"]):
+            writer.writerow([method, epoch, count, f"{100 * mean:.4f}", f"{100 * std:.4f}"])
+    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------- command line

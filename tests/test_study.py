@@ -14,6 +14,7 @@ import pytest
 from sskt_engine.cli import main
 from sskt_engine.config import loads_preset, save_preset
 from sskt_engine.errors import UserInputError
+from sskt_engine.events import EpochEnd
 from sskt_engine.runs import RunFolder
 from sskt_engine.study import (StudyRunEnded, StudySpec, latex_table, load_study, mean_std, method_curves,
                                run_study, split_fingerprint, split_overrides, summarize)
@@ -128,6 +129,16 @@ def test_methods_that_cannot_run_are_rows_marked_skipped_with_the_reason(tmp_pat
     assert "| kd | 0 | skipped | skipped |" in markdown and "KD needs a teacher" in markdown
     assert "sskt & 0 & skipped" in (study / "table.tex").read_text()
     assert "±" in markdown  # two seeds give a standard deviation
+    # curves.csv: per epoch, the mean and sample std of the two supervised runs' validation accuracy
+    curves = list(csv.DictReader(io.StringIO((study / "curves.csv").read_text())))
+    state = load_study(study)
+    per_run = [[e.val["acc"] for e in RunFolder(r["run_path"]).events() if isinstance(e, EpochEnd)]
+               for r in state["runs"] if r["method"] == "supervised"]
+    assert [row["method"] for row in curves] == ["supervised"] * len(per_run[0])
+    for row, a, b in zip(curves, *per_run):
+        assert row["runs"] == "2"
+        assert float(row["val_acc_mean_pct"]) == pytest.approx(50 * (a + b), abs=1e-3)
+        assert float(row["val_acc_std_pct"]) == pytest.approx(100 * abs(a - b) / 2 ** 0.5, abs=1e-3)
     state = load_study(study)
     assert [r["status"] for r in state["runs"] if r["method"] != "supervised"] == ["skipped"] * 4
     assert set(state["skipped"]) == {"sskt", "kd"}
