@@ -49,14 +49,20 @@ def test_compare_methods_makes_a_study_table(make_window, tiny_preset, fake_trai
         assert any(type(i).__name__ == "FillBetweenItem" for i in items)
 
 
-def test_compare_can_be_stopped(make_window, tiny_preset, fake_trainer, qtbot):
+def _slow_supervised_study(make_window, tiny_preset, fake_trainer, epochs: int, seeds: int = 1):
+    """A Compare dialog set to a supervised-only study whose runs last long enough to act during them."""
     fake_trainer.step_delay = 0.01
     window = make_window(fake_trainer, tiny_preset)
-    window.document.set(("train", "epochs"), 50)
+    window.document.set(("train", "epochs"), epochs)
     dialog = window.open_compare()
     for name, box in dialog.method_checks.items():
         box.setChecked(name == "supervised")
-    dialog.seeds.setValue(3)
+    dialog.seeds.setValue(seeds)
+    return dialog
+
+
+def test_compare_can_be_stopped(make_window, tiny_preset, fake_trainer, qtbot):
+    dialog = _slow_supervised_study(make_window, tiny_preset, fake_trainer, epochs=50, seeds=3)
     with qtbot.waitSignal(dialog.study_finished, timeout=60000) as finished:
         dialog.run_button.click()
         qtbot.waitUntil(lambda: "Run 1/3" in dialog.progress.format(), timeout=20000)
@@ -65,12 +71,7 @@ def test_compare_can_be_stopped(make_window, tiny_preset, fake_trainer, qtbot):
 
 
 def test_compare_draws_the_running_run_live(make_window, tiny_preset, fake_trainer, qtbot):
-    fake_trainer.step_delay = 0.01
-    window = make_window(fake_trainer, tiny_preset)
-    window.document.set(("train", "epochs"), 40)
-    dialog = window.open_compare()
-    for name, box in dialog.method_checks.items():
-        box.setChecked(name == "supervised")
+    dialog = _slow_supervised_study(make_window, tiny_preset, fake_trainer, epochs=40)
     with qtbot.waitSignal(dialog.study_finished, timeout=60000):
         dialog.run_button.click()
         qtbot.waitUntil(lambda: dialog.curves.live_item is not None and len(dialog.curves.live_points[0]) >= 2,
