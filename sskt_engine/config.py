@@ -416,8 +416,6 @@ def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
         p.fail(("train", "device"), f"{cfg.train.device!r} is not auto, cpu, mps, cuda or cuda:N")
     if list(cfg.train.milestones) != sorted(cfg.train.milestones) or any(m < 1 for m in cfg.train.milestones):
         p.fail(("train", "milestones"), "must be increasing epoch numbers of at least 1")
-    if cfg.train.warmup_epochs >= cfg.train.epochs and cfg.train.warmup_epochs > 0:
-        p.fail(("train", "warmup_epochs"), f"must be fewer than train.epochs ({cfg.train.epochs})")
     for i, src in enumerate(cfg.sources):
         path = ("sources", i)
         if src.kind == "torchvision" and not src.arch:

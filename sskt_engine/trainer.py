@@ -189,6 +189,11 @@ class Trainer:
                 train_size=len(setup.data.train), val_size=len(setup.data.val), time=time.time()))
             for note in setup.data.notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
+            if cfg.train.warmup_epochs >= cfg.train.epochs:
+                # Allowed, so that a preset with warmup can be tried for an epoch or two with --set.
+                self._emit(ev.LogMessage("warning", f"train.warmup_epochs ({cfg.train.warmup_epochs}) is not fewer "
+                                         f"than train.epochs ({cfg.train.epochs}): the learning rate never reaches "
+                                         f"train.lr ({cfg.train.lr:g})", time.time()))
             status = FINISHED
             reported_unreadable = 0
             for epoch in range(start_epoch, cfg.train.epochs):

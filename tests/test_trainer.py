@@ -170,3 +170,15 @@ def test_sskt_with_an_earlier_run_as_source(tmp_path):
     progress = next(e for e in seen if isinstance(e, ev.Progress))
     assert set(progress.losses) == {"loss", "target", "aux/earlier"}
     assert folder.summary()["sources"][0]["num_classes"] == 6
+
+
+def test_warmup_longer_than_the_run_trains_with_a_warning(tmp_path):
+    # `--set train.epochs=1` on a preset with warmup must still run (the demo has 3 warmup epochs)
+    seen, on_event = _collect()
+    folder = Trainer(tiny_config("train.epochs=1", "train.warmup_epochs=3"), tmp_path, on_event).run()
+    assert folder.summary()["status"] == "finished"
+    warnings = [e.message for e in seen if isinstance(e, ev.LogMessage) and e.level == "warning"]
+    assert ("train.warmup_epochs (3) is not fewer than train.epochs (1): the learning rate never reaches "
+            "train.lr (0.05)") in warnings
+    lrs = [e.lr for e in seen if isinstance(e, ev.Progress)]
+    assert lrs == sorted(lrs) and lrs[-1] < 0.05 / 3 + 1e-9  # still ramping: a third of the way at most
