@@ -192,8 +192,9 @@ class Trainer:
             if cfg.train.warmup_epochs >= cfg.train.epochs:
                 # Allowed, so that a preset with warmup can be tried for an epoch or two with --set.
                 self._emit(ev.LogMessage("warning", f"train.warmup_epochs ({cfg.train.warmup_epochs}) is not fewer "
-                                         f"than train.epochs ({cfg.train.epochs}): the learning rate never reaches "
-                                         f"train.lr ({cfg.train.lr:g})", time.time()))
+                                         f"than train.epochs ({cfg.train.epochs}): the whole run is warmup (the learning "
+                                         f"rate climbs toward train.lr and train.schedule never applies)",
+                                         time.time()))
             status = FINISHED
             reported_unreadable = 0
             for epoch in range(start_epoch, cfg.train.epochs):

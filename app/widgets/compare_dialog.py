@@ -154,7 +154,7 @@ class CompareDialog(QtWidgets.QDialog):
         self._stop = threading.Event()
         stop, root, trainer, emit = self._stop, self.runs_root, self.trainer_class, self._events.event.emit
         self.rows, self.study_dir = [], None
-        self._live_study_dir: Path | None = None
+        self._live_study_dir = None
         self._current_method = ""
         self.table.setRowCount(0)
         self.curves.clear()
