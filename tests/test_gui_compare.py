@@ -108,3 +108,22 @@ def test_a_study_from_the_command_line_opens_in_the_dialog(make_window, tiny_pre
     assert not fresh.open_study(tmp_path)
     assert errors == [f"{tmp_path} is not a study folder (it has no study.json)"]
     assert fresh.table.rowCount() == 1  # what was shown stays
+
+
+def test_compare_can_train_a_kd_teacher_per_seed(make_window, tiny_preset, fake_trainer, qtbot, gui_env):
+    window = make_window(fake_trainer, tiny_preset)
+    dialog = window.open_compare()
+    for name, box in dialog.method_checks.items():
+        box.setChecked(name == "supervised")
+    assert not dialog.teacher.isEnabled()  # only KD uses a teacher
+    dialog.method_checks["kd"].setChecked(True)
+    assert dialog.teacher.isEnabled() and dialog.teacher.currentData() == ""
+    dialog.teacher.setCurrentIndex(dialog.teacher.findData("tiny_cnn"))
+    with qtbot.waitSignal(dialog.study_finished, timeout=60000) as finished:
+        dialog.run_button.click()
+    assert finished.args[1] == "finished"
+    state = json.loads((Path(finished.args[0]) / "study.json").read_text())
+    assert state["teacher_arch"] == "tiny_cnn" and len(state["teacher_runs"]) == 1
+    assert [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())] == [
+        "supervised", "kd teacher", "kd"]
+    assert dialog.progress.value() == dialog.progress.maximum() == 3

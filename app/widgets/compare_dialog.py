@@ -87,6 +87,14 @@ class CompareDialog(QtWidgets.QDialog):
         self.seeds.setToolTip(f"Seeds {config.train.seed}, {config.train.seed + 1}, …: each changes the labelled "
                               "subset, the initialisation and the shuffling")
         form.addRow("Seeds", self.seeds)
+        # KD needs a teacher of the target's classes; the study can train one per seed.
+        self.teacher = QtWidgets.QComboBox()
+        self.teacher.addItem("from the experiment's sources", "")
+        for arch in engine_catalog.architectures():
+            self.teacher.addItem(f"train a {arch.key} per seed (supervised, same labels)", arch.key)
+        self.teacher.setToolTip("KD's teacher must know the target's classes. A trained teacher is a row of its "
+                                "own in the table; without one, KD is listed as skipped with the reason.")
+        form.addRow("KD teacher", self.teacher)
         layout.addLayout(form)
 
         self.progress = QtWidgets.QProgressBar()
@@ -141,6 +149,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.stop_button.setEnabled(busy and not self._stop.is_set())
         self.open_button.setEnabled(not busy)
         self.seeds.setEnabled(not busy)
+        self.teacher.setEnabled(not busy and "kd" in self.methods())
         for box in self.method_checks.values():
             box.setEnabled(not busy)
 
@@ -150,7 +159,9 @@ class CompareDialog(QtWidgets.QDialog):
         from sskt_engine.study import StudySpec, run_study
 
         seeds = tuple(self.config.train.seed + i for i in range(self.seeds.value()))
-        spec = StudySpec(config=self.config, methods=self.methods(), seeds=seeds, preset_path=self.preset_path)
+        teacher_arch = self.teacher.currentData() if "kd" in self.methods() else ""
+        spec = StudySpec(config=self.config, methods=self.methods(), seeds=seeds, preset_path=self.preset_path,
+                         teacher_arch=teacher_arch or "")
         self._stop = threading.Event()
         stop, root, trainer, emit = self._stop, self.runs_root, self.trainer_class, self._events.event.emit
         self.rows, self.study_dir = [], None
@@ -159,7 +170,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.table.setRowCount(0)
         self.curves.clear()
         self.run_status.clear()
-        self.progress.setRange(0, len(seeds) * len(spec.methods))
+        self.progress.setRange(0, len(seeds) * (len(spec.methods) + (1 if teacher_arch else 0)))
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         self._task = run_in_background(
