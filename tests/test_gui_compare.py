@@ -33,6 +33,8 @@ def test_compare_methods_makes_a_study_table(make_window, tiny_preset, fake_trai
     assert {dialog.table.item(r, 0).text() for r in range(2)} == {"supervised", "dml"}
     assert all(dialog.table.item(r, 1).text() == "2" for r in range(2))
     assert "%" in dialog.table.item(0, 2).text()
+    assert dialog.table.horizontalHeaderItem(4).text() == "Time per run"
+    assert dialog.table.item(0, 4).text() == "–"  # the fake trainer's summaries record no wall time
     assert dialog.progress.value() == dialog.progress.maximum() == 4
     assert str(study) in dialog.folder_label.text()
     assert dialog.run_button.isEnabled() and not dialog.busy()
@@ -127,3 +129,10 @@ def test_compare_can_train_a_kd_teacher_per_seed(make_window, tiny_preset, fake_
     assert [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())] == [
         "supervised", "kd teacher", "kd"]
     assert dialog.progress.value() == dialog.progress.maximum() == 3
+
+
+def test_time_per_run_reads_as_seconds_or_minutes():
+    from app.widgets.compare_dialog import _duration
+
+    assert [_duration(v) for v in (None, 8.4, 59.6, 86.7, 268.6, 3725)] == ["–", "8 s", "1:00", "1:27", "4:29",
+                                                                            "62:05"]

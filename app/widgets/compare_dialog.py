@@ -21,13 +21,20 @@ from app.widgets.study_plot import StudyCurvesPlot
 from sskt_engine.config import ExperimentConfig
 from sskt_engine.errors import UserInputError
 
-TABLE_COLUMNS = ("Method", "Runs", "Best val acc", "Final val acc", "Note")
+TABLE_COLUMNS = ("Method", "Runs", "Best val acc", "Final val acc", "Time per run", "Note")
 
 
 def _pct(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "–"
     return f"{100 * mean:.2f}%" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}" if minutes else f"{secs} s"
 
 
 class _Events(QtCore.QObject):
@@ -112,12 +119,12 @@ class CompareDialog(QtWidgets.QDialog):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.curves = StudyCurvesPlot()
-        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.curves)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 3)
-        layout.addWidget(splitter, 1)
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.curves)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 3)
+        layout.addWidget(self.splitter, 1)
         self.folder_label = QtWidgets.QLabel()
         self.folder_label.setObjectName("hint")
         self.folder_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -211,6 +218,14 @@ class CompareDialog(QtWidgets.QDialog):
             if event.run_dir and self._live_study_dir is not None:
                 self._show_curves(self._live_study_dir)
 
+    def _fit_table(self) -> None:
+        """Give the table the height of its rows (up to half the splitter); the plot takes the rest."""
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        wanted = rows + self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+        total = sum(self.splitter.sizes()) or self.splitter.height()
+        table = min(wanted, total // 2)
+        self.splitter.setSizes([table, max(total - table, 0)])
+
     def _show_curves(self, study_dir: Path) -> None:
         from sskt_engine.study import method_curves
 
@@ -230,13 +245,17 @@ class CompareDialog(QtWidgets.QDialog):
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             values = (row["method"], str(row["runs"]), _pct(row["best_mean"], row["best_std"]),
-                      _pct(row["final_mean"], row["final_std"]), row.get("note") or row["status"])
+                      _pct(row["final_mean"], row["final_std"]), _duration(row.get("wall_mean_s")),
+                      row.get("note") or row["status"])
             for c, text in enumerate(values):
                 item = QtWidgets.QTableWidgetItem(text)
-                if c == 4:
+                if c == len(values) - 1:
                     item.setToolTip(text)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(len(TABLE_COLUMNS) - 1,
+                                                           QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self._fit_table()
         status = str(state.get("status", ""))
         self.folder_label.setText(f"Tables (md, csv, tex) in {self.study_dir}")
         self.run_status.clear()

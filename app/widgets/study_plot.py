@@ -38,7 +38,8 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "epoch")
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        # bottom right: accuracy curves climb, so that corner stays empty
+        self.legend = self.plot.addLegend(offset=(-10, -10))
         layout.addWidget(self.plot)
         self.colors: dict[str, str] = {}
         self.method_items: dict[str, list[pg.GraphicsObject]] = {}
