@@ -105,3 +105,19 @@ def test_series_buffer_grows_and_rewinds_for_repeated_epochs():
     assert len(buffer) == 10 and buffer.y[-1] == 81.0
     buffer.append(5.0, -1.0)  # a resumed run repeats epoch 5 onwards
     assert buffer.x.tolist() == [0, 1, 2, 3, 4, 5] and buffer.y[-1] == -1.0
+
+
+def test_a_run_gets_its_whole_width_from_the_start(qtbot):
+    # 3 epochs announced: every plot spans epochs 0..3 before the first point, and new points do
+    # not move the x axes (re-rendering them on every point was most of the GUI's stall)
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.handle_event(_started())
+    for plot in plots.plots.values():
+        low, high = plot.viewRange()[0]
+        assert low < 0.1 and 2.9 < high < 3.2
+    plots.handle_event(_progress(0, 5))
+    plots.redraw()
+    assert all(2.9 < p.viewRange()[0][1] < 3.2 for p in plots.plots.values())
+    plots.clear()  # browsing recorded runs afterwards: ranges follow the data again
+    assert all(p.getViewBox().autoRangeEnabled()[0] for p in plots.plots.values())

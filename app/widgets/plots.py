@@ -73,6 +73,9 @@ class LivePlots(QtWidgets.QWidget):
             plot.setLabel("bottom", "epoch", color="#555555")
             plot.getAxis("left").setWidth(52)
             for axis in ("left", "bottom"):
+                # Axes (tick labels and the grid they draw) are most of a repaint: render each to a
+                # cached pixmap that is redrawn only when its range changes, not on every new point.
+                plot.getAxis(axis).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
                 plot.getAxis(axis).setTextPen("#444444")
                 plot.getAxis(axis).setPen("#999999")
                 plot.getAxis(axis).enableAutoSIPrefix(False)
@@ -141,6 +144,11 @@ class LivePlots(QtWidgets.QWidget):
                 self.clear()
             self.steps_per_epoch = event.steps_per_epoch
             self._no_sources.setVisible(not event.source_names)
+            # The whole run's width from the start: the curves grow into it, and the x axes
+            # (linked to the loss plot) stay put instead of re-rendering on every new point.
+            for plot in self.plots.values():
+                plot.enableAutoRange(x=False)
+            self.plots["loss"].setXRange(0, max(1, event.epochs), padding=0.02)
         elif isinstance(event, Progress):
             self._add_points(series_for_progress(event, self.steps_per_epoch))
         elif isinstance(event, EpochEnd):
