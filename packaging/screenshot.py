@@ -87,7 +87,6 @@ def main() -> int:
     window.local_controller.event.connect(on_event)
     QtCore.QTimer.singleShot(1000, window.start_run)
     app.exec()
-    window._closing = True
     return 0
 
 
