@@ -3,8 +3,9 @@ supervised ResNet20, with AMP, with and without torch.compile (goal: SSKT step <
 the supervised step).
 
     python benchmarks/gpu_sskt.py [--steps 100] [--batch 128] [--write-readme]
+    python benchmarks/gpu_sskt.py --check-on-cpu     # the same code path, a few CPU steps, no figures
 
-Without a CUDA GPU it prints why and exits 0. The source has random weights: throughput
+Without a CUDA GPU it prints why and exits 0 (``--check-on-cpu`` proves the wiring there). The source has random weights: throughput
 does not depend on what the weights are, and nothing can be downloaded here.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from sskt_engine.config import SourceConfig, loads_preset
+from sskt_engine.config import loads_preset
 from sskt_engine.methods import METHODS
 from sskt_engine.methods.base import MethodContext
 from sskt_engine.sources import IMAGENET_MEAN, IMAGENET_STD, FrozenSource, SourceEnsemble
@@ -27,16 +28,21 @@ PRESET = "name: gpu\ntarget: {arch: resnet20}\nmethod: {name: supervised}\n" \
          "train: {epochs: 1, batch_size: 128, lr: 0.1, device: cuda, amp: true}\n"
 
 
-def images_per_second(method_name: str, compile_model: bool, steps: int, batch: int) -> float:
-    device = torch.device("cuda")
-    cfg = loads_preset(PRESET, overrides=[f"method.name={method_name}", f"train.batch_size={batch}"])
+def images_per_second(method_name: str, compile_model: bool, steps: int, batch: int,
+                      device: torch.device = torch.device("cuda")) -> float:
+    cuda = device.type == "cuda"
+    overrides = [f"method.name={method_name}", f"train.batch_size={batch}"]
+    if not cuda:
+        overrides += ["train.device=cpu", "train.amp=false"]
+    # SSKT's preset must name its source to validate; the network itself is built below
+    text = PRESET + ("sources: [{kind: torchvision, arch: resnet50}]\n" if method_name == "sskt" else "")
+    cfg = loads_preset(text, overrides=overrides)
     ensemble = None
     if method_name == "sskt":
-        cfg = cfg.replace(sources=(SourceConfig(kind="torchvision", arch="resnet50"),))
         source = torchvision.models.resnet50().eval().requires_grad_(False)
         ensemble = SourceEnsemble([FrozenSource("resnet50", source, 1000, 74, IMAGENET_MEAN, IMAGENET_STD, None,
                                                 "random weights")]).to(device)
-    scaler = torch.amp.GradScaler("cuda")
+    scaler = torch.amp.GradScaler("cuda") if cuda else None
     ctx = MethodContext(cfg, 10, tuple(map(str, range(10))), 32, device, ensemble, scaler=scaler)
     method = METHODS.get(method_name)(ctx)
     if compile_model:
@@ -45,13 +51,14 @@ def images_per_second(method_name: str, compile_model: bool, steps: int, batch: 
     pixels = torch.rand(batch, 3, 32, 32, device=device)
     images = (pixels - 0.5) / 0.25
     labels = torch.randint(0, 10, (batch,), device=device)
-    for _ in range(10):  # warm-up (and compilation)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for _ in range(10 if cuda else 1):  # warm-up (and compilation)
         method.train_step(pixels, images, labels, 0)
-    torch.cuda.synchronize()
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
         method.train_step(pixels, images, labels, 0)
-    torch.cuda.synchronize()
+    sync()
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -60,7 +67,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--check-on-cpu", action="store_true",
+                        help="run the benchmark's code for a few steps on the CPU (no AMP, no compile) to check it")
     args = parser.parse_args()
+    if args.check_on_cpu:
+        cpu = torch.device("cpu")
+        rates = {m: images_per_second(m, False, 2, 8, cpu) for m in ("supervised", "sskt")}
+        print("code path OK on CPU (not a GPU figure): " + ", ".join(f"{m} {r:.0f} img/s" for m, r in rates.items()))
+        return
     if not torch.cuda.is_available():
         print("skipped: no CUDA GPU on this machine (this benchmark measures GPU throughput only)")
         return
