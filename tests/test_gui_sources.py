@@ -58,3 +58,13 @@ def test_add_an_exported_model(make_window, tiny_preset, fake_trainer, monkeypat
     assert added["kind"] == "checkpoint" and added["path"] == str(model)
     assert not added["arch"] and added["num_classes"] is None  # read from the file's metadata
     assert "*.safetensors" in seen[-1]
+
+
+def test_source_subtitles_name_what_the_source_is():
+    from app.widgets.sources_list import source_subtitle
+
+    assert source_subtitle({"kind": "checkpoint", "path": "builtin:demo_source.safetensors"}) == (
+        "checkpoint · demo_source.safetensors")  # an exported file names its own architecture
+    assert source_subtitle({"kind": "checkpoint", "path": "/m/places.pth.tar", "arch": "resnet50",
+                            "num_classes": 365}) == "checkpoint · resnet50 · 365 classes"
+    assert source_subtitle({"kind": "torchvision", "arch": "resnet50"}) == "torchvision · resnet50 · DEFAULT"

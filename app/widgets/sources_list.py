@@ -58,7 +58,9 @@ def source_subtitle(source: dict[str, Any]) -> str:
         return f"torchvision · {source.get('arch', '')} · {source.get('weights') or 'DEFAULT'}"
     if kind == "checkpoint":
         classes = source.get("num_classes")
-        return f"checkpoint · {source.get('arch', '')}" + (f" · {classes} classes" if classes else "")
+        # an exported file names its own architecture; then its file name says more than a blank
+        what = source.get("arch") or Path(str(source.get("path", "")).removeprefix("builtin:")).name
+        return f"checkpoint · {what}" + (f" · {classes} classes" if classes else "")
     if kind == "run":
         return f"run · {source.get('checkpoint', 'best')} checkpoint"
     if kind == "compiled":
