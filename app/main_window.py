@@ -427,8 +427,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots.handle_event(event)
         self.run_bar.handle_event(event)
         self.log.handle_event(event)
-        if isinstance(event, EpochEnd):
-            self.runs_panel.refresh()  # epochs done and best accuracy, once per epoch
+        if isinstance(event, EpochEnd) and self.runs_panel.live_run is not None:
+            self.runs_panel.update_run(self.runs_panel.live_run)  # epochs done and best accuracy, once per epoch
         if isinstance(event, RunFinished):
             self.statusBar().showMessage(f"Run {event.status}: best val acc {100 * event.best_val_acc:.2f}%", 10000)
 

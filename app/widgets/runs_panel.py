@@ -182,24 +182,8 @@ class RunsPanel(QtWidgets.QWidget):
         self.tree.setSortingEnabled(False)
         self.tree.clear()
         for info in infos:
-            epochs = f"{info.epochs_completed}/{info.epochs}" if info.epochs else str(info.epochs_completed)
-            # Epochs only where they say something: how far an unfinished run got.
-            status = info.status if info.status == FINISHED else f"{info.status} {epochs}"
-            item = _SortItem([info.name or info.path.name, _started(info.path.name), status,
-                              _percent(info.best_val_acc)])
-            item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)  # sort by folder: by time
-            item.setData(1, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)
-            item.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(info.path))
-            item.setData(3, QtCore.Qt.ItemDataRole.UserRole + 1, info.best_val_acc if info.best_val_acc is not None
-                         else -1.0)
-            item.setForeground(2, QtGui.QColor(STATUS_COLORS.get(info.status, "#333333")))
-            tip = (f"{info.path}\nmethod {info.method or '?'} · started {info.started or '?'} · epochs {epochs}\n"
-                   f"best val acc {_percent(info.best_val_acc) or '–'} · final {_percent(info.final_val_acc) or '–'}"
-                   + (f"\n{info.message}" if info.message else ""))
-            for column in range(len(COLUMNS)):
-                item.setToolTip(column, tip)
-            for column in (3,):
-                item.setTextAlignment(column, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            item = _SortItem([""] * len(COLUMNS))
+            self._fill_item(item, info)
             self.tree.addTopLevelItem(item)
             if info.path in selected:
                 item.setSelected(True)
@@ -215,6 +199,43 @@ class RunsPanel(QtWidgets.QWidget):
         self._update_buttons()
         if set(self.selected_paths()) != selected:
             self._selection_changed()
+
+    def _fill_item(self, item: QtWidgets.QTreeWidgetItem, info: RunInfo) -> None:
+        epochs = f"{info.epochs_completed}/{info.epochs}" if info.epochs else str(info.epochs_completed)
+        # Epochs only where they say something: how far an unfinished run got.
+        status = info.status if info.status == FINISHED else f"{info.status} {epochs}"
+        for column, text in enumerate((info.name or info.path.name, _started(info.path.name), status,
+                                       _percent(info.best_val_acc))):
+            item.setText(column, text)
+        item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)  # sort by folder: by time
+        item.setData(1, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)
+        item.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(info.path))
+        item.setData(3, QtCore.Qt.ItemDataRole.UserRole + 1, info.best_val_acc if info.best_val_acc is not None
+                     else -1.0)
+        item.setForeground(2, QtGui.QColor(STATUS_COLORS.get(info.status, "#333333")))
+        tip = (f"{info.path}\nmethod {info.method or '?'} · started {info.started or '?'} · epochs {epochs}\n"
+               f"best val acc {_percent(info.best_val_acc) or '–'} · final {_percent(info.final_val_acc) or '–'}"
+               + (f"\n{info.message}" if info.message else ""))
+        for column in range(len(COLUMNS)):
+            item.setToolTip(column, tip)
+        item.setTextAlignment(3, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+
+    def update_run(self, path: Path) -> None:
+        """Refresh one run's row (the live run, once per epoch): reading every run folder of a
+        large runs folder on the GUI thread each epoch would stall the window."""
+        path = Path(path)
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if self._path(item) == path:
+                folder = RunFolder(path)
+                if not folder.exists():
+                    break
+                info = folder.info()
+                self._infos[path] = info
+                self._fill_item(item, info)
+                self._update_buttons()
+                return
+        self.refresh()  # not listed yet: the whole list
 
     def _poll_refresh(self) -> None:
         """Runs started elsewhere (the CLI) are only seen by looking; this window's own run
