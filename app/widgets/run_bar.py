@@ -47,7 +47,6 @@ class RunBar(QtWidgets.QFrame):
         row.addSpacing(4)
         row.addWidget(self.processes_label)
         row.addWidget(self.processes)
-        row.addSpacing(8)
         column = QtWidgets.QVBoxLayout()
         column.setSpacing(2)
         self.progress = QtWidgets.QProgressBar()
@@ -68,8 +67,11 @@ class RunBar(QtWidgets.QFrame):
             stats.addWidget(label)
         stats.addStretch(1)
         column.addLayout(stats)
-        row.addLayout(column, 1)
+        row.addStretch(1)
         outer.addLayout(row)
+        # Progress below the buttons rather than beside them: the window must fit a 1280 px
+        # screen with both docks open, and a full-width bar reads better anyway.
+        outer.addLayout(column)
         self.problem_label = QtWidgets.QLabel()
         self.problem_label.setObjectName("startProblem")
         self.problem_label.setWordWrap(True)
