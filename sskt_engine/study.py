@@ -534,20 +534,18 @@ def load_study(study_dir: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-def method_curves(study_dir: str | os.PathLike, metric: str = "acc", split: str = "val") -> dict[str, dict[str, Any]]:
+def method_curves(study_dir: str | os.PathLike, metric: str = "acc", split: str = "val",
+                  cache: dict | None = None) -> dict[str, dict[str, Any]]:
     """Per method: every run's per-epoch ``split`` ``metric`` curve (from its metrics.jsonl), and
-    their mean and sample std per epoch over the runs that reached it (for a band plot)."""
+    their mean and sample std per epoch over the runs that reached it (for a band plot).
+    ``cache`` (any dict kept by the caller) spares re-reading metrics files that have not
+    changed: the GUI asks again after every run of a study, on its own thread."""
     state = load_study(study_dir)
     curves: dict[str, dict[str, Any]] = {}
     for result in state.get("runs", []):
         if not result.get("run_path"):
             continue
-        values: dict[int, float] = {}
-        for event in RunFolder(result["run_path"]).events():
-            if isinstance(event, ev.EpochEnd):
-                value = getattr(event, split).get(metric)
-                if value is not None:
-                    values[event.epoch + 1] = float(value)
+        values = _run_curve(Path(result["run_path"]), metric, split, cache)
         entry = curves.setdefault(result["method"], {"runs": []})
         entry["runs"].append({"seed": result["seed"], "epochs": sorted(values),
                               "values": [values[e] for e in sorted(values)]})
@@ -562,6 +560,28 @@ def method_curves(study_dir: str | os.PathLike, metric: str = "acc", split: str 
             entry["std"].append(std if std is not None else 0.0)
             entry["counts"].append(len(column))  # a stopped run covers fewer epochs than the others
     return curves
+
+
+def _run_curve(run_path: Path, metric: str, split: str, cache: dict | None) -> dict[int, float]:
+    """{1-based epoch: value} of one run; a resumed run's re-logged epoch keeps its later value."""
+    folder = RunFolder(run_path)
+    try:
+        stat = os.stat(folder.metrics_path)
+        stamp: tuple | None = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = None
+    key = (str(run_path), metric, split)
+    if cache is not None and stamp is not None and key in cache and cache[key][0] == stamp:
+        return cache[key][1]
+    values: dict[int, float] = {}
+    for event in folder.events():
+        if isinstance(event, ev.EpochEnd):
+            value = getattr(event, split).get(metric)
+            if value is not None:
+                values[event.epoch + 1] = float(value)
+    if cache is not None and stamp is not None:
+        cache[key] = (stamp, values)
+    return values
 
 
 def curves_csv(curves: dict[str, dict[str, Any]]) -> str:

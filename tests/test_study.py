@@ -114,6 +114,23 @@ def test_method_curves_for_the_gui(full_study):
         assert entry["mean"][0] == pytest.approx(entry["runs"][0]["values"][0])
 
 
+def test_method_curves_cache_reads_each_unchanged_run_once(full_study, monkeypatch):
+    _, tmp, _ = full_study
+    study = next((tmp / "runs" / "studies").iterdir())
+    reads = []
+    real_events = RunFolder.events
+    monkeypatch.setattr(RunFolder, "events", lambda self: reads.append(self.path) or real_events(self))
+    cache: dict = {}
+    first = method_curves(study, cache=cache)
+    assert len(reads) == len(METHODS)
+    assert method_curves(study, cache=cache) == first and len(reads) == len(METHODS)  # nothing read again
+    run = Path(load_study(study)["runs"][0]["run_path"])
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("\n")  # a changed file (a resumed run) is read again
+    assert method_curves(study, cache=cache) == first and len(reads) == len(METHODS) + 1
+    assert method_curves(study) == first  # without a cache: the same numbers
+
+
 def test_methods_that_cannot_run_are_rows_marked_skipped_with_the_reason(tmp_path, capsys):
     preset = _preset(tmp_path / "preset.yaml")
     code = main(["compare", str(preset), "--methods", "supervised,sskt,kd", "--seeds", "2", "--runs-dir",

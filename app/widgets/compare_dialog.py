@@ -59,6 +59,7 @@ class CompareDialog(QtWidgets.QDialog):
         self._live_study_dir: Path | None = None  # known once the study's first run has started
         self._current_method = ""
         self._epochs = 0
+        self._curves_cache: dict = {}  # runs' curves by metrics-file state: each run is read once
         self._stop = threading.Event()
         self.setWindowTitle(f"Compare methods on {config.name}")
         self.setObjectName("compareDialog")
@@ -230,7 +231,7 @@ class CompareDialog(QtWidgets.QDialog):
         from sskt_engine.study import method_curves
 
         try:
-            self.curves.show_curves(method_curves(study_dir))
+            self.curves.show_curves(method_curves(study_dir, cache=self._curves_cache))
         except (UserInputError, OSError) as exc:  # a study folder changed under us: curves are optional
             self.run_status.setText(f"Curves unavailable: {exc}")
 
