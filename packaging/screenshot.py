@@ -37,13 +37,13 @@ def main() -> int:
 
     from PySide6 import QtCore, QtWidgets
 
-    from app.main import configure_application
+    from app.main import APP_NAME, configure_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
     from sskt_engine.events import EpochEnd
 
     QtCore.QCoreApplication.setOrganizationName("SSKT")
-    QtCore.QCoreApplication.setApplicationName("SSKT Studio")
+    QtCore.QCoreApplication.setApplicationName(APP_NAME)
     app = QtWidgets.QApplication([sys.argv[0]])
     configure_application(app)
     window = MainWindow(AppSettings(scratch / "settings.json"), runs_root=scratch / "runs")
