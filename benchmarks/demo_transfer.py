@@ -34,12 +34,11 @@ def main() -> None:
                 cfg = load_preset(args.preset, [*args.set, f"method.name={method}", f"train.seed={seed}"])
                 start = time.perf_counter()
                 summary = Trainer(cfg, Path(runs)).run().summary()
-                if summary["status"] != "finished":
-                    raise SystemExit(f"{method} seed {seed}: {summary['status']} {summary.get('message', '')}")
-                results[method].append((summary["best_val_acc"], summary["final_val_acc"],
-                                        time.perf_counter() - start))
-                print(f"seed {seed} {method:<10} best {100 * summary['best_val_acc']:.2f}%  "
-                      f"final {100 * summary['final_val_acc']:.2f}%  {time.perf_counter() - start:.0f}s", flush=True)
+                if summary.status != "finished":
+                    raise SystemExit(f"{method} seed {seed}: {summary.status} {summary.message}")
+                results[method].append((summary.best_score, summary.final_score, time.perf_counter() - start))
+                print(f"seed {seed} {method:<10} best {100 * summary.best_score:.2f}%  "
+                      f"final {100 * summary.final_score:.2f}%  {time.perf_counter() - start:.0f}s", flush=True)
 
     def stats(values: list[float]) -> tuple[float, float]:
         return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0

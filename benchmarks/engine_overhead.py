@@ -21,7 +21,7 @@ import torch
 from sskt_engine.config import SourceConfig, loads_preset
 from sskt_engine.data import DatasetSplits, ImageSet
 from sskt_engine.data.batches import Batch
-from sskt_engine.losses import soft_cross_entropy, target_loss
+from sskt_engine.losses import cross_entropy, soft_cross_entropy
 from sskt_engine.methods import METHODS
 from sskt_engine.methods.base import MethodContext
 from sskt_engine.models import build_architecture
@@ -66,16 +66,17 @@ def make_sources() -> SourceEnsemble:
 def make_batches(steps: int, batch: int) -> list[Batch]:
     generator = torch.Generator().manual_seed(0)
     batches = []
-    for _ in range(steps):
+    for index in range(steps):
         pixels = torch.rand(batch, 3, 32, 32, generator=generator)
-        batches.append(Batch(pixels, (pixels - 0.5) / 0.25, torch.randint(0, 10, (batch,), generator=generator)))
+        batches.append(Batch(pixels, (pixels - 0.5) / 0.25, torch.randint(0, 10, (batch,), generator=generator),
+                             torch.arange(index * batch, (index + 1) * batch)))
     return batches
 
 
 def build_method(cfg, ensemble):
     torch.manual_seed(0)
     ctx = MethodContext(cfg, 10, tuple(str(i) for i in range(10)), 32, torch.device("cpu"), ensemble)
-    return METHODS.get("sskt")(ctx)
+    return METHODS.get("sskt").build(ctx)
 
 
 def trainer_round(cfg, ensemble, batches, run_dir: Path) -> float:
@@ -84,7 +85,7 @@ def trainer_round(cfg, ensemble, batches, run_dir: Path) -> float:
     data = DatasetSplits(ImageSet(torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, dtype=torch.long)),
                          ImageSet(torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, dtype=torch.long)),
                          tuple(str(i) for i in range(10)), (0.5,) * 3, (0.25,) * 3, 32)
-    setup = _Setup(torch.device("cpu"), data, method, stream, stream)
+    setup = _Setup(torch.device("cpu"), data, method.ctx.task, method, stream, stream)
     trainer = Trainer(cfg, run_dir, on_event=lambda e: None, stop_event=threading.Event())
     trainer.run_folder = RunFolder(run_dir)
     start = time.perf_counter()
@@ -101,7 +102,7 @@ def hand_round(cfg, ensemble, batches) -> float:
     for batch in batches:
         out = net(batch.images)
         soft = ensemble(batch.pixels)
-        loss = target_loss(out.logits, batch.labels)
+        loss = cross_entropy(out.logits, batch.labels)
         for z, s in zip(out.aux_logits, soft):
             loss = loss + alpha * soft_cross_entropy(z, s, t)
         opt.zero_grad(set_to_none=True)
@@ -118,7 +119,7 @@ def source_share(cfg, ensemble, batches) -> float:
         t0 = time.perf_counter()
         ensemble(batch.pixels)
         in_sources += time.perf_counter() - t0
-        method.train_step(batch.pixels, batch.images, batch.labels, 0)
+        method.train_step(batch, 0)
     total = time.perf_counter() - start
     # train_step runs the sources too; the extra call above is subtracted from the total
     return in_sources / (total - in_sources)

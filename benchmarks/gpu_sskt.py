@@ -20,6 +20,7 @@ import torch
 import torchvision
 
 from sskt_engine.config import loads_preset
+from sskt_engine.data.batches import Batch
 from sskt_engine.methods import METHODS
 from sskt_engine.methods.base import MethodContext
 from sskt_engine.sources import IMAGENET_MEAN, IMAGENET_STD, FrozenSource, SourceEnsemble
@@ -44,20 +45,21 @@ def images_per_second(method_name: str, compile_model: bool, steps: int, batch: 
                                                 "random weights")]).to(device)
     scaler = torch.amp.GradScaler("cuda") if cuda else None
     ctx = MethodContext(cfg, 10, tuple(map(str, range(10))), 32, device, ensemble, scaler=scaler)
-    method = METHODS.get(method_name)(ctx)
+    method = METHODS.get(method_name).build(ctx)
     if compile_model:
         for net in method.networks.values():
             net.backbone.compile()
     pixels = torch.rand(batch, 3, 32, 32, device=device)
     images = (pixels - 0.5) / 0.25
     labels = torch.randint(0, 10, (batch,), device=device)
+    fixed = Batch(pixels, images, labels, torch.arange(batch, device=device))
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(10 if cuda else 1):  # warm-up (and compilation)
-        method.train_step(pixels, images, labels, 0)
+        method.train_step(fixed, 0)
     sync()
     start = time.perf_counter()
     for _ in range(steps):
-        method.train_step(pixels, images, labels, 0)
+        method.train_step(fixed, 0)
     sync()
     return steps * batch / (time.perf_counter() - start)
 

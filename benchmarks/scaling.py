@@ -47,13 +47,13 @@ def epoch_seconds(size: int, sources: int, batch: int) -> float:
         FrozenSource(f"s{i}", build_architecture("tiny_cnn", 20).eval().requires_grad_(False), 20, 32,
                      (0.5,) * 3, (0.25,) * 3, None, "benchmark") for i in range(sources)]) if sources else None
     ctx = MethodContext(cfg, 10, data.class_names, 32, torch.device("cpu"), ensemble)
-    method = METHODS.get(method_name)(ctx)
+    method = METHODS.get(method_name).build(ctx)
     stream = BatchStream(train, batch_size=batch, shuffle=True, augment=True, mean=data.mean, std=data.std,
                          device="cpu", seed=0, drop_last=True)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp, on_event=lambda e: None, stop_event=threading.Event())
         trainer.run_folder = RunFolder(Path(tmp))
-        setup = _Setup(torch.device("cpu"), data, method, stream, stream)
+        setup = _Setup(torch.device("cpu"), data, method.ctx.task, method, stream, stream)
         trainer._train_epoch(setup, 0, 0)  # warm-up epoch
         start = time.perf_counter()
         trainer._train_epoch(setup, 1, 0)

@@ -73,8 +73,9 @@ def main() -> int:
         if args.study:
             dialog = window.open_compare()
             dialog.resize(1000, 820)
+            # the study is read in a worker thread: shoot once it is shown (and laid out)
+            dialog.study_opened.connect(lambda *_: QtCore.QTimer.singleShot(1000, lambda: shoot_dialog(dialog)))
             if dialog.open_study(args.study):
-                QtCore.QTimer.singleShot(1000, lambda: shoot_dialog(dialog))
                 return
         when_idle(app.quit)
 

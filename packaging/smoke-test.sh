@@ -4,8 +4,8 @@
 #   packaging/smoke-test.sh [BUNDLE_DIR]        (default packaging/dist/sskt-studio)
 #
 # 1. `sskt --help` and `sskt runs`; 2. one epoch of the demo preset shipped inside the bundle
-# (torch, torchvision and the resources all load); 3. the GUI starts and keeps running for
-# 20 s (offscreen, so no display is needed), then is closed.
+# (torch, torchvision and the resources all load), once more with two processes; 3. the GUI
+# starts and keeps running for 20 s (offscreen, so no display is needed), then is closed.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -27,6 +27,14 @@ PRESET="$PRESETS/demo.yaml"
 [[ -f "$PRESET" ]] || PRESET="$(ls "$PRESETS"/*.yaml | head -n1)"
 echo "== sskt train $(basename "$PRESET") for one epoch"
 timed "$BUNDLE/sskt" train "$PRESET" --set train.epochs=1 --runs-dir "$WORK/runs" 2>&1 | tail -n 4
+
+# Multi-process runs start this program again instead of `python -m` (a bundle has no python):
+# torchrun, then each rank, through `--sskt-run-module` (sskt_engine/child_process.py).
+echo "== sskt train --nproc 2 (torchrun and its two ranks run by the bundle's own program)"
+timed "$BUNDLE/sskt" train "$PRESET" --nproc 2 --set train.epochs=1 --set train.device=cpu \
+    --set data.labels_per_class=20 --runs-dir "$WORK/runs" 2>&1 | tail -n 2
+echo "== sskt-studio --sskt-run-module sskt_engine.cli runs (how the GUI starts a multi-process run)"
+timed "$BUNDLE/sskt-studio" --sskt-run-module sskt_engine.cli runs --runs-dir "$WORK/runs"
 
 echo "== sskt-studio (offscreen, 20 s)"
 set +e

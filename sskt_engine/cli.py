@@ -14,20 +14,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import events as ev
-from .errors import UserInputError
+from .errors import StoppedBeforeStart, UserInputError
+from .formatting import duration, percent, seconds
+from .metric_info import ACCURACY
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # ----------------------------------------------------------------------------- progress display
-
-def _clock(seconds: float) -> str:
-    if seconds != seconds or seconds < 0:  # NaN
-        return "--:--"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
-
 
 class TerminalProgress:
     """Prints events: an updating bar on a terminal, a line per event otherwise."""
@@ -38,8 +32,11 @@ class TerminalProgress:
         self.epochs = 0
         self.steps = 0
         self._bar_open = False
+        # what the run's task calls its numbers (RunStarted says; accuracy until it has)
+        self.metric = self.train_metric = ACCURACY
 
-    def _line(self, text: str) -> None:
+    def line(self, text: str) -> None:
+        """One finished line (ends an open progress bar first)."""
         if self._bar_open:
             self.stream.write("\n")
             self._bar_open = False
@@ -49,43 +46,49 @@ class TerminalProgress:
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             self.epochs, self.steps = event.epochs, event.steps_per_epoch
+            self.metric, self.train_metric = event.headline, event.train_headline
             srcs = f", sources: {', '.join(event.source_names)}" if event.source_names else ""
             resumed = f", resuming at epoch {event.start_epoch + 1}" if event.start_epoch else ""
-            self._line(f"{event.name}: {event.method} on {event.device}, {event.train_size} training / "
-                       f"{event.val_size} validation images, {event.num_classes} classes{srcs}{resumed}")
+            self.line(f"{event.name}: {event.method} on {event.device}, {event.train_size} training / "
+                      f"{event.val_size} validation images, {event.num_classes} classes{srcs}{resumed}")
         elif isinstance(event, ev.Progress):
             width = 24
             done = int(width * event.step / max(self.steps, 1))
             bar = "#" * done + "-" * (width - done)
             text = (f"epoch {event.epoch + 1}/{self.epochs} step {event.step}/{self.steps} [{bar}] "
-                    f"loss {event.losses.get('loss', float('nan')):.4f} acc {100 * event.train_acc:5.1f}% "
-                    f"{event.samples_per_s:7.0f} img/s ETA {_clock(event.eta_s)}")
+                    f"loss {event.losses.get('loss', float('nan')):.4f} {self.train_metric.short} "
+                    f"{self.train_metric.format(event.train_acc, 1):>6} "
+                    f"{event.samples_per_s:7.0f} img/s ETA {duration(event.eta_s):>7}")
             if self.tty:
                 self.stream.write("\r" + text)
                 self.stream.flush()
                 self._bar_open = True
             else:
-                self._line(text)
+                self.line(text)
         elif isinstance(event, ev.EpochEnd):
             best = " *" if event.is_best else ""
-            top5 = f" top5 {100 * event.val['top5']:.1f}%" if "top5" in event.val else ""
-            self._line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train.get('loss', 0):.4f} "
-                       f"acc {100 * event.train.get('acc', 0):.1f}% | val loss {event.val['loss']:.4f} "
-                       f"acc {100 * event.val['acc']:.2f}%{top5} (best {100 * event.best_val_acc:.2f}%){best} "
-                       f"[{event.epoch_time_s:.1f}s]")
+            top5 = f" top5 {percent(event.val['top5'], 1)}" if "top5" in event.val else ""
+            train, val = self.train_metric, self.metric
+            self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train.get('loss', 0):.4f} "
+                      f"{train.short} {train.format(event.train.get(train.key, 0), 1)} | val loss "
+                      f"{event.val['loss']:.4f} {val.short} {val.format(event.val.get(val.key))}{top5} "
+                      f"(best {val.format(event.best_val_acc)}){best} [{seconds(event.epoch_time_s)}]")
         elif isinstance(event, ev.LogMessage):
-            self._line(f"{event.level}: {event.message}")
+            self.line(f"{event.level}: {event.message}")
+        elif isinstance(event, ev.RunFinished) and event.epochs_completed == 0:
+            self.line(f"{event.status} before the first epoch ended: no epoch completed, so there is no validation "
+                      f"score yet; {duration(event.wall_time_s)} wall time")
         elif isinstance(event, ev.RunFinished):
-            self._line(f"{event.status}: {event.epochs_completed} epoch(s), best val acc "
-                       f"{100 * event.best_val_acc:.2f}%, final {100 * event.final_val_acc:.2f}%, "
-                       f"{_clock(event.wall_time_s)} wall time")
+            self.line(f"{event.status}: {event.epochs_completed} epoch(s), best val {self.metric.short} "
+                      f"{self.metric.format(event.best_val_acc)}, final {self.metric.format(event.final_val_acc)}, "
+                      f"{duration(event.wall_time_s)} wall time")
         elif isinstance(event, ev.RunFailed):
-            self._line(f"failed: {event.message}")
+            self.line(f"failed: {event.message}")
 
 
 # ----------------------------------------------------------------------------- commands
 
-def _install_stop_signals(stop: threading.Event) -> None:
+def install_stop_signals(stop: threading.Event) -> None:
     """Ctrl+C and SIGTERM stop the run after the current step; the checkpoint stays usable."""
 
     def handler(signum, frame):
@@ -102,12 +105,16 @@ def _run_trainer(make_trainer: Callable[[threading.Event, ev.EventHandler], obje
     from .runs import FINISHED
 
     stop = threading.Event()
-    _install_stop_signals(stop)
+    install_stop_signals(stop)
     trainer = make_trainer(stop, TerminalProgress())
-    folder = trainer.run()
+    try:
+        folder = trainer.run()
+    except StoppedBeforeStart as stopped:
+        print(str(stopped), file=sys.stderr, flush=True)
+        return EXIT_FAILED
     if folder is None:  # a non-zero rank of a distributed run: rank 0 reports
         return EXIT_OK
-    status = folder.summary().get("status")
+    status = folder.summary().status
     print(f"run: {folder.path}", flush=True)
     return EXIT_OK if status == FINISHED else EXIT_FAILED
 
@@ -117,9 +124,9 @@ def _torchrun(nproc: int, argv: list[str]) -> int:
     Ctrl+C / SIGTERM reach torchrun, which passes them to every rank (each stops cleanly)."""
     import subprocess
 
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "sskt_engine.cli", *argv]
-    child = subprocess.Popen(command)
+    from .child_process import ENGINE_CLI, child_command
+
+    child = subprocess.Popen(child_command(ENGINE_CLI, argv, nproc=nproc))  # in the bundle too
 
     def forward(signum, frame):
         child.send_signal(signum)
@@ -179,8 +186,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'run':<44} {'status':<11} {'method':<11} {'epochs':>9} {'best':>7} {'final':>7}")
     for r in runs:
-        best = f"{100 * r.best_val_acc:.2f}" if isinstance(r.best_val_acc, (int, float)) and r.best_val_acc >= 0 else "-"
-        final = f"{100 * r.final_val_acc:.2f}" if isinstance(r.final_val_acc, (int, float)) else "-"
+        best = r.metric.format(r.best_score, sign=False, missing="-")  # each run's own headline metric
+        final = r.metric.format(r.final_score, sign=False, missing="-")
         print(f"{r.path.name:<44} {r.status:<11} {r.method:<11} {r.epochs_completed:>4}/{r.epochs:<4} "
               f"{best:>7} {final:>7}")
     return EXIT_OK
@@ -219,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add subcommands (compare, export, predict, ...) through a
 # ``register_commands(subparsers)`` function, so this file does not grow with each.
-COMMAND_MODULES: tuple[str, ...] = ("sskt_engine.export_cli", "sskt_engine.study")
+COMMAND_MODULES: tuple[str, ...] = ("sskt_engine.export_cli", "sskt_engine.study_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,51 +26,18 @@ optional, unknown keys ignored): ``input_size``, ``mean``, ``std``, ``pixel_scal
 
 Trust model
 -----------
-Only load compiled files from people you trust, as you would a program.
-
-* A TorchScript file *is code*: ``torch.jit.load`` compiles and runs the TorchScript held in
-  the archive (a restricted, statically typed subset of Python executed by PyTorch's own
-  interpreter, not by Python). It cannot import Python modules, but it can call any operator
-  PyTorch has, use memory and time without bound, and any flaw in the interpreter is reachable
-  from it. Before loading, every pickle inside the archive is checked opcode by opcode: only
-  references to TorchScript classes compiled from the archive itself and to the few tensor and
-  container builders PyTorch's C++ unpickler knows are accepted; a file referencing any other
-  Python object (``os.system``, a class from some package, ...) is refused without being loaded.
-  The code is also searched for the operators that touch files (``aten::save``,
-  ``aten::from_file``, ``debugprims::load_tensor``); a file using them is refused. This is a
-  tripwire, not a sandbox.
-* A ``torch.export`` program is mostly data: a graph of PyTorch operators in JSON plus raw
-  tensor bytes. Mostly: ``torch.export.load`` (the only public loader; PyTorch itself warns
-  never to load untrusted files with it) resolves each node's target as *any* attribute path
-  under ``torch``, ``_operator`` or ``math`` (``torch.os.system`` included), parses shape
-  expressions with ``sympy.sympify`` (which evaluates Python), ``ExportedProgram.module()``
-  ``exec``s the program's shape-guard code, full unpickling (``weights_only=False``) is its
-  fallback for pickled weights, sample inputs and custom objects, and it loads AOTInductor
-  native libraries when an archive holds them. So the archive is checked before anything is
-  loaded: every node target must be an operator of ``torch.ops`` in the namespaces in
-  ``_OP_NAMESPACES`` (minus the file-touching ones) or a plain arithmetic function; every shape
-  expression and guard must parse (``ast``) as arithmetic over sizes and known sympy
-  constructors, with no attribute access beyond ``.size()``-style calls; input/output structures
-  (pytree specs) may not name enums or defaultdict factories (torch imports the module named
-  there); every pickled entry must load under ``torch.load(weights_only=True)`` (tensors and
-  plain containers only); custom
-  (TorchBind/opaque) objects, AOTInductor/ExecuTorch payloads and pre-2.8 archives are refused.
-  A program that passes runs only PyTorch operators; a file a current ``torch.export.save``
-  writes for an ordinary vision network passes.
-* The file is read into memory once; the checks and the load use those same bytes, so the file
-  cannot change between being checked and being loaded.
+Only load compiled files from people you trust, as you would a program. A compiled file *is*
+a program; ``model_files`` checks it before it runs: pickles, ``__setstate__`` and the
+``torch.export`` JSON before loading, then every operator of the parsed program against an
+allowlist, before it sees any input (``model_files.torchscript``,
+``model_files.exported_program``; the threat model is in docs/RELIABILITY.md). The file is
+read into memory once; the checks and the load use those same bytes.
 """
 
 from __future__ import annotations
 
-import ast
-import io
 import json
 import math
-import pickle
-import pickletools
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,43 +47,15 @@ import torch.nn as nn
 
 from .config import SourceConfig
 from .errors import SourceError
-from .sources import IMAGENET_MEAN, IMAGENET_STD, FrozenSource, _check_file, resolve_path
+from .frozen_source import IMAGENET_MEAN, IMAGENET_STD, FrozenSource, resolve_path
+from .model_files import EXPORTED_PROGRAM, META_FILE, TORCHSCRIPT, CompiledFile, load_compiled, read_compiled
+from .model_files.archive import error_summary
+from .registry import SOURCE_KINDS, SourceKindInfo
 
-META_FILE = "sskt_meta.json"
-TORCHSCRIPT = "TorchScript"
-EXPORTED_PROGRAM = "torch.export"
 PROBE_BATCH = 2
-
-# Globals the TorchScript (C++) unpickler resolves itself; anything else in a TorchScript
-# pickle can only be a Python object, which a genuine torch.jit.save never writes.
-_TS_GLOBALS = {
-    ("collections", "OrderedDict"), ("builtins", "complex"), ("torch", "device"),
-    ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_qtensor"),
-    ("torch._utils", "_rebuild_sparse_tensor"),
-}
-# torch.export: operator namespaces a vision network's graph may use, and what is never allowed.
-_OP_NAMESPACES = {"aten", "prims", "quantized", "_quantized", "quantized_decomposed", "torchvision", "higher_order"}
-_BLOCKED_OPS = {("aten", "save"), ("aten", "from_file")}
-_HIGHER_ORDER_OPS = {"cond", "while_loop", "map_impl", "scan", "associative_scan", "wrap_with_set_grad_enabled",
-                     "wrap_with_autocast", "invoke_subgraph", "auto_functionalized", "auto_functionalized_v2",
-                     "with_effects"}
-_PY_OPERATORS = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "getitem", "eq",
-                 "ne", "lt", "le", "gt", "ge", "and_", "or_", "xor", "not_", "invert", "lshift", "rshift",
-                 "matmul", "truth"}
-_OP_TARGET = re.compile(r"^torch\.ops\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?$")
-_SYM_TARGET = re.compile(r"^(torch\.(sym_[a-z_]+|_sym_[a-z_]+)|math\.[a-z][a-z0-9_]*|_operator\.([a-z_]+))$")
-_SIZE_METHODS = {"size", "stride", "storage_offset", "dim", "numel"}
-_GUARD_NAMES = {"L", "math", "inf", "abs", "min", "max", "int", "float", "round", "bool",
-                "IsNonOverlappingAndDenseIndicator", "cast_symbool_to_symint_guardless"}
-_EXPR_LOWER_NAMES = {"floor", "ceiling", "sqrt", "exp", "log", "sin", "cos", "tan", "sign", "oo", "zoo", "nan",
-                     "true", "false", "pi"}
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_ARITHMETIC_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Load, ast.operator,
-                     ast.cmpop, ast.boolop, ast.unaryop, ast.keyword)
-_TS_FILE_OPS = re.compile(r"\b(?:torch|aten|ops\.aten)\s*\.\s*(?:save|from_file)\s*\(|\bload_tensor\s*\(")
-_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING",
-               "STRING"}
-_MEMO_OPS = {"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"}
+COMPILED_FILTER = "Compiled models (*.pt2 *.pt *.ts *.torchscript);;All files (*)"
+__all__ = ["META_FILE", "CompiledMetadata", "CompiledModel", "build_compiled_source", "metadata_json",
+           "parse_metadata"]
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -211,296 +150,6 @@ def _sidecar_metadata(path: Path) -> CompiledMetadata | None:
     return None
 
 
-# ----------------------------------------------------------------------------- the archive
-
-@dataclass
-class _Archive:
-    zip: zipfile.ZipFile
-    prefix: str  # the archive's top folder, with its trailing "/", or ""
-    names: set[str]  # entry names without the prefix
-
-    def read(self, name: str) -> bytes:
-        return self.zip.read(self.prefix + name)
-
-
-def _open_archive(data: bytes, name: str) -> _Archive:
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise SourceError(f"{name} is not a model file: {_what_else(data)}")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        entries = [n for n in archive.namelist() if not n.endswith("/")]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise SourceError(f"{name} is not a readable model file; it may be truncated ({_summary(exc)})") from None
-    tops = {n.split("/", 1)[0] for n in entries}
-    prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in entries) else ""
-    return _Archive(archive, prefix, {n[len(prefix):] for n in entries})
-
-
-def _what_else(data: bytes) -> str:
-    expected = "a compiled source must be a TorchScript file (torch.jit.save) or a torch.export program (.pt2)"
-    if data[:1] == b"\x80":
-        return f"it is a pickle (an old torch.save file), and {expected}"
-    if data[8:10] == b'{"':
-        return f"it looks like a safetensors file of weights (use kind checkpoint), and {expected}"
-    if not data:
-        return f"the file is empty, and {expected}"
-    return expected
-
-
-def _detect_format(archive: _Archive, name: str) -> str:
-    names = archive.names
-    if "archive_format" in names or any(n.startswith("models/") and n.endswith(".json") for n in names):
-        return EXPORTED_PROGRAM
-    if any(n.rsplit("/", 1)[-1] == "serialized_exported_program.json" for n in names):
-        raise SourceError(f"{name} is a torch.export program in the pre-2.8 format, which cannot be loaded "
-                          f"safely; save it again with torch.export.save from a current PyTorch")
-    if "constants.pkl" in names and "data.pkl" in names and any(n.startswith("code/") for n in names):
-        return TORCHSCRIPT
-    if "data.pkl" in names:
-        raise SourceError(f"{name} is not a model file but a torch.save file (weights or a pickled model); use "
-                          f"kind checkpoint for weights, or save the model with torch.jit.save or torch.export.save")
-    raise SourceError(f"{name} is not a model file: it is a zip archive, but neither a TorchScript file "
-                      f"(torch.jit.save) nor a torch.export program (.pt2)")
-
-
-def _pickle_globals(data: bytes) -> list[tuple[str, str] | None]:
-    """Every global a pickle references, in order; None for one that cannot be resolved statically."""
-    found: list[tuple[str, str] | None] = []
-    recent: list[tuple[str, Any]] = []
-    for op, arg, _ in pickletools.genops(data):
-        if op.name in ("GLOBAL", "INST"):
-            module, _, attr = str(arg).partition(" ")
-            found.append((module, attr))
-        elif op.name == "STACK_GLOBAL":
-            if len(recent) >= 2 and recent[-1][0] in _STRING_OPS and recent[-2][0] in _STRING_OPS:
-                found.append((str(recent[-2][1]), str(recent[-1][1])))
-            else:
-                found.append(None)
-        elif op.name in ("EXT1", "EXT2", "EXT4"):
-            found.append(None)
-        if op.name not in _MEMO_OPS:
-            recent = (recent + [(op.name, arg)])[-2:]
-    return found
-
-
-def _torchscript_global_allowed(ref: tuple[str, str] | None) -> bool:
-    if ref is None:
-        return False
-    module, attr = ref
-    return (module == "__torch__" or module.startswith("__torch__.") or module == "torch.jit._pickle"
-            or (module == "torch" and attr.endswith("Storage")) or ref in _TS_GLOBALS)
-
-
-def _check_torchscript(archive: _Archive, name: str) -> None:
-    for entry in sorted(archive.names):
-        if entry.startswith("code/") and entry.endswith(".py"):
-            found = _TS_FILE_OPS.search(archive.read(entry).decode("utf-8", "replace"))
-            if found:
-                raise SourceError(f"{name} was refused: its TorchScript code reads or writes files "
-                                  f"({found.group(0).rstrip('(').strip()}), which a source network never needs")
-        if not entry.endswith((".pkl", ".debug_pkl")):
-            continue
-        try:
-            refs = _pickle_globals(archive.read(entry))
-        except Exception as exc:  # noqa: BLE001  pickletools raises ValueError and friends on garbage
-            raise SourceError(f"{name} is not a readable TorchScript file: its {entry} is damaged "
-                              f"({_summary(exc)})") from None
-        for ref in refs:
-            if not _torchscript_global_allowed(ref):
-                what = f"{ref[0]}.{ref[1]}" if ref else "an object it hides from inspection"
-                raise SourceError(f"{name} was refused: its {entry} holds pickled Python objects ({what}), which a "
-                                  f"genuine torch.jit.save file never contains and which could run code here")
-
-
-def check_torchscript_file(path: Path) -> None:
-    """Run the TorchScript checks on a file before anything calls ``torch.jit.load`` on it
-    (the predict command and export verification use this too)."""
-    data = Path(path).read_bytes()
-    archive = _open_archive(data, Path(path).name)
-    if _detect_format(archive, Path(path).name) != TORCHSCRIPT:
-        raise SourceError(f"{Path(path).name} is not a TorchScript file")
-    _check_torchscript(archive, Path(path).name)
-
-
-def _check_weights_only(blob: bytes, entry: str, name: str) -> None:
-    try:
-        torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise SourceError(f"{name} was refused: its {entry} holds pickled Python objects, which could run code "
-                          f"here; export the program again with plain tensor weights") from None
-    except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"{name} is not a readable torch.export program: its {entry} is damaged "
-                          f"({_summary(exc)})") from None
-
-
-def _target_allowed(target: str) -> bool:
-    match = _OP_TARGET.match(target)
-    if match:
-        namespace, op = match.group(1), match.group(2)
-        if any(part and part.startswith("__") for part in match.groups()):
-            return False
-        if namespace == "higher_order":
-            return op in _HIGHER_ORDER_OPS
-        return namespace in _OP_NAMESPACES and (namespace, op) not in _BLOCKED_OPS
-    match = _SYM_TARGET.match(target)
-    return bool(match) and (match.group(3) is None or match.group(3) in _PY_OPERATORS)
-
-
-def _expression_allowed(text: str) -> bool:
-    """A sympy shape expression (``srepr`` form, e.g. ``Add(Symbol('s0', integer=True), Integer(1))``):
-    calls of plainly named constructors on numbers, identifiers and each other, nothing else."""
-    try:
-        tree = ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError, RecursionError):
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name):
-                return False
-        elif isinstance(node, ast.Name):
-            if not (_IDENTIFIER.match(node.id) and (node.id[0].isupper() or node.id in _EXPR_LOWER_NAMES
-                                                    or re.match(r"^[a-z]{1,8}\d+$", node.id))):
-                return False
-        elif isinstance(node, ast.Constant):
-            # strings are symbol names only: sympy parses (evaluates) any string it is handed
-            if isinstance(node.value, str) and not _IDENTIFIER.match(node.value):
-                return False
-            if not isinstance(node.value, (str, int, float, bool)):
-                return False
-        elif isinstance(node, ast.keyword):
-            if node.arg is None or not isinstance(node.value, ast.Constant) or isinstance(node.value.value, str):
-                return False
-        elif not isinstance(node, _ARITHMETIC_NODES):
-            return False
-    return True
-
-
-def _guard_allowed(code: str) -> bool:
-    """A shape guard (``L['x'].size()[2] == L['x'].size()[3]``): arithmetic and comparisons over
-    input sizes; ``ExportedProgram.module()`` runs it with ``exec``."""
-    try:
-        tree = ast.parse(code, mode="eval")
-    except (SyntaxError, ValueError, RecursionError):
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if node.id not in _GUARD_NAMES:
-                return False
-        elif isinstance(node, ast.Attribute):
-            on_math = isinstance(node.value, ast.Name) and node.value.id == "math"
-            if not (node.attr in _SIZE_METHODS or (on_math and re.match(r"^[a-z][a-z0-9_]*$", node.attr))):
-                return False
-        elif isinstance(node, ast.Call):
-            if node.keywords or not isinstance(node.func, (ast.Name, ast.Attribute)):
-                return False
-        elif isinstance(node, ast.Constant):
-            if not isinstance(node.value, (str, int, float, bool)) or (
-                    isinstance(node.value, str) and not _IDENTIFIER.match(node.value)):
-                return False
-        elif not isinstance(node, (*_ARITHMETIC_NODES, ast.Subscript)):
-            return False
-    return True
-
-
-def _spec_is_plain(text: str, depth: int = 0) -> bool:
-    """A pytree spec (JSON in a string, contexts nested as JSON strings again) that names no
-    enum and no defaultdict factory: loading those imports a module named in the file."""
-    if depth > 20:
-        return False
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return True  # not JSON: torch cannot import anything from it either
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__enum__" in node or "default_factory_module" in node:
-                return False
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str) and node[:1] in ("[", "{") and not _spec_is_plain(node, depth + 1):
-            return False
-    return True
-
-
-def _check_graph(doc: Any, entry: str, name: str) -> None:
-    """Walk a serialized program: node targets, operator arguments, shape expressions, guards."""
-    if not isinstance(doc, dict):
-        raise SourceError(f"{name} is not a readable torch.export program: its {entry} is damaged")
-    for guard in doc.get("guards_code") or ():
-        if not isinstance(guard, str) or not _guard_allowed(guard):
-            raise SourceError(f"{name} was refused: its shape guard {str(guard)[:80]!r} is not a plain size check, "
-                              f"and loading would run it as Python")
-    stack: list[Any] = [doc]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        for key, value in node.items():
-            is_target = key == "as_operator" or (key == "target" and "inputs" in node and "outputs" in node)
-            if is_target and isinstance(value, str):
-                if not _target_allowed(value):
-                    raise SourceError(f"{name} was refused: its graph calls {value[:80]}, which is not a PyTorch "
-                                      f"operator this app runs")
-            elif key == "expr_str" and isinstance(value, str):
-                if not _expression_allowed(value):
-                    raise SourceError(f"{name} was refused: its shape expression {value[:80]!r} is not plain "
-                                      f"arithmetic, and loading would evaluate it as Python")
-            elif isinstance(value, str) and value[:1] in ("[", "{") and not _spec_is_plain(value):
-                raise SourceError(f"{name} was refused: its input or output structure names a Python enum or factory "
-                                  f"({key}), and loading would import the module it names")
-            elif key in ("custom_obj_values", "as_custom_obj") and value:
-                raise SourceError(f"{name} was refused: it holds custom TorchBind objects, which could run code here")
-            elif isinstance(value, (dict, list)):
-                stack.append(value)
-
-
-def _check_exported_program(archive: _Archive, name: str) -> None:
-    native = [n for n in archive.names if n.startswith(("data/aotinductor/", "data/executorch/", "data/mtia"))]
-    if native:
-        raise SourceError(f"{name} was refused: it holds compiled native code ({native[0]}), which this app does not "
-                          f"load; save the exported program with torch.export.save, without AOTInductor packaging")
-    if "version" in archive.zip.namelist() or any(n.rsplit("/", 1)[-1].startswith("serialized_")
-                                                 for n in archive.names):
-        raise SourceError(f"{name} is a torch.export program in the pre-2.8 format, which cannot be loaded "
-                          f"safely; save it again with torch.export.save from a current PyTorch")
-    models = [n for n in archive.names if n.startswith("models/") and n.endswith(".json")]
-    if not models:
-        raise SourceError(f"{name} is not a model file: this torch.export archive holds no program")
-    for entry in models:
-        try:
-            doc = json.loads(archive.read(entry))
-        except (ValueError, RecursionError):
-            raise SourceError(f"{name} is not a readable torch.export program: its {entry} is damaged") from None
-        _check_graph(doc, entry, name)
-    raw_payloads: set[str] = set()
-    for entry in sorted(archive.names):
-        if not entry.startswith("data/") or not entry.endswith("_config.json"):
-            continue
-        folder = entry.rsplit("/", 1)[0] + "/"
-        try:
-            config = json.loads(archive.read(entry)).get("config", {})
-            items = list(config.values())
-        except (ValueError, AttributeError):
-            raise SourceError(f"{name} is not a readable torch.export program: its {entry} is damaged") from None
-        for item in items:
-            path_name = str(item.get("path_name", "")) if isinstance(item, dict) else ""
-            if path_name.startswith(("custom_obj_", "opaque_obj_")):
-                raise SourceError(f"{name} was refused: it holds custom Python or TorchBind objects "
-                                  f"({path_name}), which could run code here")
-            if path_name and not item.get("use_pickle", False):
-                raw_payloads.add(folder + path_name)
-    for entry in sorted(archive.names):
-        if entry.startswith(("data/weights/", "data/constants/", "data/sample_inputs/")) \
-                and not entry.endswith(".json") and entry not in raw_payloads:
-            _check_weights_only(archive.read(entry), entry, name)
-
-
 # ----------------------------------------------------------------------------- the loaded network
 
 class CompiledModel(nn.Module):
@@ -568,24 +217,13 @@ def _shape_text(shape: Any) -> str:
     return "(" + ", ".join(str(d) if isinstance(d, int) else "any" for d in shape) + ")"
 
 
-def _load_program(data: bytes, fmt: str, name: str) -> nn.Module | Any:
+def _load_program(file: CompiledFile) -> nn.Module | Any:
     try:
-        if fmt == TORCHSCRIPT:
-            return torch.jit.load(io.BytesIO(data), map_location="cpu")
-        return torch.export.load(io.BytesIO(data))
+        return load_compiled(file)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001  both loaders raise assorted errors on bad files
-        raise SourceError(f"{name} could not be loaded as {fmt} ({_summary(exc)})") from None
-
-
-def _summary(exc: BaseException) -> str:
-    """One line of an error; TorchScript errors put the real message last, under a traceback."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    line = lines[-1] if "Traceback of TorchScript" in str(exc) or "TorchScript interpreter" in str(exc) else lines[0]
-    return line[:200]
+        raise SourceError(f"{file.name} could not be loaded as {file.format_name} ({error_summary(exc)})") from None
 
 
 def _probe(model: CompiledModel, name: str, side: int, fmt: str) -> torch.Tensor:
@@ -599,7 +237,7 @@ def _probe(model: CompiledModel, name: str, side: int, fmt: str) -> torch.Tensor
         if rank is not None:
             raise SourceError(f"{name} takes {rank}-D input, but a source must take a 4-D batch of images "
                               f"(N, 3, H, W)") from None
-        raise SourceError(f"{name} fails on a batch of {side}x{side} RGB images ({_summary(exc)}); check the "
+        raise SourceError(f"{name} fails on a batch of {side}x{side} RGB images ({error_summary(exc)}); check the "
                           f"source's input_size") from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != batch or out.shape[1] < 1 \
             or not out.is_floating_point():
@@ -647,24 +285,15 @@ def _read_class_names(path_text: str) -> tuple[str, ...]:
 def build_compiled_source(cfg: SourceConfig) -> FrozenSource:
     """A ``compiled`` source: check the file, load it, find its input size, normalization and classes."""
     path = resolve_path(cfg.path)
-    _check_file(path)
-    name = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"model file {path} cannot be read ({exc.strerror})") from None
-    archive = _open_archive(data, name)
-    fmt = _detect_format(archive, name)
-    if fmt == TORCHSCRIPT:
-        _check_torchscript(archive, name)
-    else:
-        _check_exported_program(archive, name)
-    if "extra/" + META_FILE in archive.names:
-        meta = parse_metadata(archive.read("extra/" + META_FILE), f"{META_FILE} in {name}")
+    file = read_compiled(path)
+    name, fmt = path.name, file.format
+    embedded = file.metadata_text()
+    if embedded is not None:
+        meta = parse_metadata(embedded, f"{META_FILE} in {name}")
     else:
         meta = _sidecar_metadata(path) or CompiledMetadata()
 
-    program = _load_program(data, fmt, name)
+    program = _load_program(file)
     spec = _InputSpec()
     if fmt == EXPORTED_PROGRAM:
         spec = _exported_input_spec(program, name)
@@ -706,3 +335,12 @@ def build_compiled_source(cfg: SourceConfig) -> FrozenSource:
     if not given_mean_std and meta.pixel_scale is not None:
         source.set_pixel_normalization(meta.pixel_scale, meta.pixel_offset or 0.0)
     return source
+
+
+SOURCE_KINDS.add(SourceKindInfo(
+    name="compiled", build=build_compiled_source, title="compiled model file",
+    description="a TorchScript or torch.export (.pt2) file; no architecture needed",
+    required={"path": "a compiled source needs the model file's path"},
+    keys=("kind", "path", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "num_classes",
+          "class_names_file", "name"),
+    path_is="file", file_filter=COMPILED_FILTER))

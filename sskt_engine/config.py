@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,8 +24,12 @@ import yaml
 
 from .atomic import atomic_write_text
 from .errors import PresetError
+from .key_paths import format_key_path, parse_key_path
+from .registry import ARCHITECTURES, DATASETS, METHODS, SOURCE_KINDS
 
-SCHEMA_VERSION = 1
+# 2: each method reads its own keys under ``method:`` (MethodOptions subclasses); KD's and
+#    MAXL's keys lost their prefixes (see _MIGRATE_1_TO_2).
+SCHEMA_VERSION = 2
 
 
 def option(
@@ -35,39 +40,29 @@ def option(
     max: float | None = None,
     above: float | None = None,
     choices: Sequence[str] | Callable[[], Sequence[str]] | None = None,
-    methods: Sequence[str] | None = None,
     label: str | None = None,
 ) -> Any:
-    """Declare a preset key. ``above`` is an exclusive lower bound; ``methods`` lists the
-    methods that read the key (the GUI shows it only for those)."""
-    meta = {"help": help, "min": min, "max": max, "above": above, "choices": choices,
-            "methods": tuple(methods) if methods else None, "label": label}
+    """Declare a preset key. ``above`` is an exclusive lower bound."""
+    meta = {"help": help, "min": min, "max": max, "above": above, "choices": choices, "label": label}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)
 
 
 def _architecture_names() -> list[str]:
-    from .models import ARCHITECTURES
-
     return ARCHITECTURES.keys()
 
 
 def _dataset_names() -> list[str]:
-    from .data import DATASETS
-
     return DATASETS.keys()
 
 
 def _method_names() -> list[str]:
-    from .methods import METHODS
-
     return METHODS.keys()
 
 
-# "compiled": a TorchScript file or a torch.export program (.pt2); the format is read from
-# the file's content, see sskt_engine.compiled_sources.
-SOURCE_KINDS = ("torchvision", "checkpoint", "run", "compiled")
+def _source_kinds() -> list[str]:
+    return SOURCE_KINDS.keys()
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ class TargetConfig:
 class SourceConfig:
     kind: str = option("torchvision", "Where the pretrained source comes from: torchvision weights, "
                        "a checkpoint file, an earlier run of this app, or a compiled model file (TorchScript "
-                       "or torch.export .pt2, no architecture needed).", choices=lambda: SOURCE_KINDS)
+                       "or torch.export .pt2, no architecture needed).", choices=_source_kinds)
     arch: str = option("", "Architecture of the source network (torchvision model name, or a registered "
                        "architecture for a checkpoint file). Not needed for runs.")
     weights: str = option("", "torchvision weights enum name, e.g. IMAGENET1K_V2 or DEFAULT.")
@@ -129,44 +124,24 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class MethodConfig:
+class MethodOptions:
+    """The ``method:`` section. Each method subclasses this with the keys it reads (declared
+    next to its code and registered as ``MethodInfo.options``); a preset is parsed with the
+    subclass its ``name`` picks, so a key of another method is refused as unknown."""
+
     name: str = option("sskt", "Training method.", choices=_method_names)
-    alpha: float = option(0.1, "Weight of the auxiliary (source) losses against the target loss.", min=0.0,
-                          max=100.0, methods=("sskt",))
-    temperature: float = option(3.0, "Softmax temperature applied to source and auxiliary logits.", above=0.0,
-                                max=100.0, methods=("sskt",))
-    aux_loss: str = option("soft_ce", "Loss between an auxiliary head and its source: soft cross-entropy, "
-                           "KL divergence or focal.", choices=lambda: ("soft_ce", "kd", "focal"), methods=("sskt",))
-    head: str = option("linear", "Auxiliary head: a linear layer on the pooled feature, or a transfer module "
-                       "reading every stage of the backbone.", choices=lambda: ("linear", "transfer_module"),
-                       methods=("sskt",))
-    focal_gamma: float = option(2.0, "Focusing parameter of the focal loss.", min=0.0, max=10.0,
-                                methods=("sskt", "maxl"))
-    transfer_width: int = option(0, "Width of the transfer module's branches; 0 picks 64 for small backbones "
-                                 "and 1000 for ImageNet-sized ones, as in the paper.", min=0, max=4096,
-                                 methods=("sskt",))
-    teacher: int = option(0, "Which source is the teacher (0 = the first); its classes must be the target's "
-                          "classes.", min=0, max=1000, methods=("kd",))
-    kd_lambda: float = option(0.9, "Weight of the distillation term; the label loss gets 1 - lambda.", min=0.0,
-                              max=1.0, methods=("kd",), label="KD lambda")
-    kd_temperature: float = option(4.0, "Softmax temperature of teacher and student in the distillation term.",
-                                   above=0.0, max=100.0, methods=("kd",), label="KD temperature")
-    peers: int = option(2, "Number of networks trained together, each learning from the others.", min=2, max=16,
-                        methods=("dml",))
-    peer_archs: tuple[str, ...] = option((), "Architecture of each peer, one per peer; empty: every peer is the "
-                                         "target architecture.", choices=_architecture_names, methods=("dml",),
-                                         label="peer architectures")
-    psi: int = option(5, "Auxiliary sub-classes per primary class (the auxiliary head has classes x psi outputs).",
-                      min=1, max=100, methods=("maxl",))
-    maxl_generator_arch: str = option("", "Architecture of the label-generator network; empty: the target "
-                                      "architecture (the MAXL paper used the same network for both).",
-                                      methods=("maxl",), label="generator architecture")
-    maxl_generator_lr: float = option(1e-3, "Learning rate of the label generator (the MAXL code used 1e-3); "
-                                      "it follows the same schedule as the target's.", above=0.0, max=100.0,
-                                      methods=("maxl",), label="generator lr")
-    maxl_entropy_weight: float = option(0.2, "Weight of the entropy regularizer that keeps the generated "
-                                        "labels spread over all sub-classes.", min=0.0, max=100.0,
-                                        methods=("maxl",), label="entropy weight")
+
+
+def method_options(name: str) -> MethodOptions:
+    """The default options of a registered method."""
+    return _options_class(name)(name=name)
+
+
+def _options_class(name: str) -> type:
+    if not METHODS:
+        raise RuntimeError("no training method is registered: import sskt_engine.catalog (which registers the "
+                           "built-in ones) before reading presets")
+    return METHODS.get(name).options
 
 
 @dataclass(frozen=True)
@@ -201,7 +176,7 @@ class ExperimentConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     sources: tuple[SourceConfig, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
-    method: MethodConfig = field(default_factory=MethodConfig)
+    method: MethodOptions = field(default_factory=lambda: method_options("sskt"))
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
@@ -211,6 +186,7 @@ class ExperimentConfig:
 # ----------------------------------------------------------------------------- parsing
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_PRESET_BYTES = 128 * 1024  # a real preset is a few KiB; PyYAML needs seconds per MiB of list items
 MAX_NODES = 20_000  # values in a preset, after YAML aliases are expanded (a list may hold 10,000)
 MAX_DEPTH = 100  # nesting levels in a preset
 _BIG_INT_BITS = 64  # whole numbers beyond this are refused before any range check formats them
@@ -252,15 +228,7 @@ def _line_map(text: str, source: str | None = None) -> dict[tuple, int]:
     return lines
 
 
-def _dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            text = str(part)
-            out += ("." if out else "") + (text if text.strip() else repr(text))  # an empty key shows as ''
-    return out
+_dotted = format_key_path  # ("sources", 0, "arch") -> "sources[0].arch"
 
 
 class _Parser:
@@ -281,18 +249,26 @@ class _Parser:
             raw = {}
         if not isinstance(raw, dict):
             self.fail(path, f"must be a mapping of keys to values, not {_type_name(raw)}")
+        if cls is MethodOptions:
+            cls = self.method_class(raw, path)
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for key in raw:
             if not isinstance(key, str) or key not in fields:
-                close = difflib.get_close_matches(str(key), list(fields), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
-                self.fail(path + (str(key),), f"unknown key{hint}")
+                self.fail(path + (str(key),), f"unknown key{_unknown_key_hint(cls, str(key), list(fields))}")
         values = {}
         for name, f in fields.items():
             if name in raw:
                 values[name] = self.value(hints[name], raw[name], path + (name,), f.metadata)
         return cls(**values)
+
+    def method_class(self, raw: dict, path: tuple) -> type:
+        """The options class the section's ``name`` picks (the name itself is checked here, so
+        an unknown method is refused before its keys are)."""
+        name = raw.get("name", MethodOptions.name)  # type: ignore[attr-defined]
+        name_field = {f.name: f for f in dataclasses.fields(MethodOptions)}["name"]
+        name = self.value(str, name, path + ("name",), name_field.metadata)
+        return _options_class(name)
 
     def value(self, hint: Any, raw: Any, path: tuple, meta: Mapping[str, Any]) -> Any:
         origin = typing.get_origin(hint)
@@ -366,6 +342,18 @@ class _Parser:
             self.fail(path, f"must be at most {high}, not {value}")
 
 
+def _unknown_key_hint(cls: type, key: str, known: list[str]) -> str:
+    if cls is not MethodOptions and issubclass(cls, MethodOptions):
+        renamed = _RENAMED_METHOD_KEYS.get(key)
+        if renamed and renamed[1] in known:
+            return f"; since preset version 2 it is called '{renamed[1]}'"
+        owners = [m.name for m in METHODS.entries() if key in {f.name for f in dataclasses.fields(m.options)}]
+        if owners:
+            return f"; method {', '.join(owners)} reads it, not {cls.__dataclass_fields__['name'].default}"
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+
+
 def _type_name(raw: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a whole number",
             float: "a number", type(None): "empty"}.get(type(raw), type(raw).__name__)
@@ -386,7 +374,46 @@ def _short(raw: Any) -> str:
 
 # Each entry turns a raw document of version N into version N + 1. Old presets are
 # upgraded on load, like Orange's migrate_settings; presets newer than this build refuse.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+# Version 1 had one ``method:`` section holding every method's keys; version 2 keeps only
+# the keys of the named method, and KD's and MAXL's lost their prefixes. Key -> (method, new key).
+_RENAMED_METHOD_KEYS = {
+    "kd_lambda": ("kd", "distill_weight"),
+    "kd_temperature": ("kd", "temperature"),
+    "maxl_generator_arch": ("maxl", "generator_arch"),
+    "maxl_generator_lr": ("maxl", "generator_lr"),
+    "maxl_entropy_weight": ("maxl", "entropy_weight"),
+}
+# Which version-1 keys each built-in method read (the rest were inert there).
+_V1_METHOD_KEYS = {
+    "supervised": (),
+    "sskt": ("alpha", "temperature", "aux_loss", "head", "focal_gamma", "transfer_width"),
+    "kd": ("teacher", "kd_lambda", "kd_temperature"),
+    "dml": ("peers", "peer_archs"),
+    "maxl": ("psi", "focal_gamma", "maxl_generator_arch", "maxl_generator_lr", "maxl_entropy_weight"),
+}
+
+
+def _method_keys_1_to_2(raw: dict) -> dict:
+    section = raw.get("method")
+    if not isinstance(section, dict):
+        return raw
+    name = section.get("name", "sskt")
+    reads = _V1_METHOD_KEYS.get(name) if isinstance(name, str) else None
+    if reads is None:  # a method from a plugin, or a wrong name: left for the parser to judge
+        return raw
+    kept: dict = {}
+    for key, value in section.items():
+        if key == "name":
+            kept[key] = value
+        elif key in reads:
+            kept[_RENAMED_METHOD_KEYS.get(key, (name, key))[1]] = value
+        elif key not in {k for keys in _V1_METHOD_KEYS.values() for k in keys}:
+            kept[key] = value  # not a version-1 key at all: the parser names it as unknown
+    raw["method"] = kept
+    return raw
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _method_keys_1_to_2}
 
 
 def migrate(raw: dict, lines: Mapping[tuple, int], source: str | None) -> dict:
@@ -413,20 +440,14 @@ def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
     if not _NAME_RE.match(cfg.name):
         p.fail(("name",), "must be 1 to 80 letters, digits, spaces or . + - _")
     if not _DEVICE_RE.match(cfg.train.device):
-        p.fail(("train", "device"), f"{cfg.train.device!r} is not auto, cpu, mps, cuda or cuda:N")
+        p.fail(("train", "device"), f"{_short(cfg.train.device)} is not auto, cpu, mps, cuda or cuda:N")
     if list(cfg.train.milestones) != sorted(cfg.train.milestones) or any(m < 1 for m in cfg.train.milestones):
         p.fail(("train", "milestones"), "must be increasing epoch numbers of at least 1")
     for i, src in enumerate(cfg.sources):
         path = ("sources", i)
-        if src.kind == "torchvision" and not src.arch:
-            p.fail(path + ("arch",), "a torchvision source needs the model name, e.g. resnet50")
-        if src.kind == "checkpoint":
-            if not src.path:
-                p.fail(path + ("path",), "a checkpoint source needs the file's path")
-        if src.kind == "run" and not src.path:
-            p.fail(path + ("path",), "a run source needs the run folder's path")
-        if src.kind == "compiled" and not src.path:
-            p.fail(path + ("path",), "a compiled source needs the model file's path")
+        for key, sentence in SOURCE_KINDS.get(src.kind).required.items():
+            if not getattr(src, key):
+                p.fail(path + (key,), sentence)
         if src.pixel_offset is not None and src.pixel_scale is None:
             p.fail(path + ("pixel_offset",), "needs pixel_scale too: the source sees (pixel - pixel_offset) / "
                    "pixel_scale")
@@ -436,9 +457,7 @@ def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
             values = getattr(src, key)
             if values is not None and key == "std" and any(v <= 0 for v in values):
                 p.fail(path + (key,), "every std must be greater than 0")
-    from .methods import METHODS
-
-    needs = METHODS.entry(cfg.method.name).meta.get("min_sources", 0)
+    needs = METHODS.get(cfg.method.name).min_sources
     if len(cfg.sources) < needs:
         p.fail(("sources",), f"method {cfg.method.name} needs at least {needs} source model(s)")
 
@@ -452,12 +471,7 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[tuple, Any]]:
         if "=" not in item:
             raise PresetError("", f"an override must look like key.path=value, not {_short(item)}")
         key, _, text = item.partition("=")
-        parts: list[Any] = []
-        for piece in re.split(r"\.|\[|\]", key.strip()):
-            if piece == "":
-                continue
-            # isdigit() alone accepts "²" and other digits int() refuses
-            parts.append(int(piece) if piece.isascii() and piece.isdigit() else piece)
+        parts = list(parse_key_path(key))
         if not parts:
             raise PresetError("", f"an override needs a key before '=': {_short(item)}")
         try:
@@ -516,6 +530,13 @@ def from_dict(raw: Any, *, lines: Mapping[tuple, int] | None = None, source: str
     return cfg
 
 
+def parse_section(cls: type, raw: Any, key: str) -> Any:
+    """One section of a preset alone (``parse_section(DataConfig, raw, "data")``), with the
+    same checks and messages as a whole preset; the GUI previews a dataset with it while the
+    rest of the preset is unfinished."""
+    return _Parser({}, None).dataclass_(cls, _deep_copy(raw), (key,))
+
+
 def _deep_copy(raw: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     """A copy the overrides can change. YAML aliases share objects, so a short document can
     stand for billions of values ("billion laughs"); the budget refuses that before it
@@ -535,6 +556,9 @@ def _deep_copy(raw: Any, depth: int = 0, budget: list[int] | None = None) -> Any
 
 
 def loads_preset(text: str, *, source: str | None = None, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    if len(text) > MAX_PRESET_BYTES:  # YAML builds every node before the node budget can refuse them
+        raise PresetError("", f"the preset is {len(text):,} characters long; presets are small text files (at most "
+                          f"{MAX_PRESET_BYTES // 1024} KiB), so it is not read", None, source)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -593,7 +617,19 @@ def _unconstructible_scalar(text: str) -> tuple[tuple, int | None, str]:
 def load_preset(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentConfig:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # stat before open: opening a FIFO blocks until a writer comes, and /dev/zero never ends
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise PresetError("", f"{path} is a folder, not a preset file")
+        if not stat.S_ISREG(info.st_mode):
+            raise PresetError("", f"{path} is not a regular file (a device, pipe or socket), so it is not read as "
+                              "a preset")
+        if info.st_size > MAX_PRESET_BYTES:
+            raise PresetError("", f"preset file {path} is {info.st_size:,} bytes; presets are small text files (at "
+                              f"most {MAX_PRESET_BYTES // 1024} KiB), so it is not read")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PRESET_BYTES + 1)  # the file may have grown since stat
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise PresetError("", f"preset file {path} does not exist") from None
     except IsADirectoryError:
@@ -623,7 +659,7 @@ def save_preset(cfg: ExperimentConfig, path: str | os.PathLike) -> None:
 
 
 def describe_fields(cls: type, on_error: Callable[[str, Exception], None] | None = None) -> list[dict[str, Any]]:
-    """Field descriptions for forms: name, type, default, help, bounds, choices, methods.
+    """Field descriptions for forms: name, type, default, help, bounds, choices, label.
     A registry behind a choices callable that fails leaves that field's choices open (None)
     and is reported to ``on_error`` when given, else raised."""
     hints = typing.get_type_hints(cls)

@@ -33,3 +33,13 @@ class DataError(UserInputError):
 
 class TrainingFailed(Exception):
     """Training stopped on a condition that the user should hear about (NaN loss, out of memory)."""
+
+
+class StoppedBeforeStart(Exception):
+    """A stop was asked for while the run was still being set up (data loading, sources): no
+    epoch ran and no run folder was made. Not a failure: the caller reports a stop."""
+
+    def __init__(self, phase: str):
+        self.phase = phase
+        super().__init__(f"stopped while {phase}, before the first epoch: no epoch completed and no run folder "
+                         "was made")

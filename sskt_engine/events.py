@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from .metric_info import ACCURACY, MetricInfo
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -29,6 +31,21 @@ class RunStarted:
     train_size: int
     val_size: int
     time: float
+    # The run's task (sskt_engine.tasks) and how its numbers are named (MetricInfo as JSON):
+    # ``metric`` is the validation headline (EpochEnd.val[key], best_val_acc, final_val_acc),
+    # ``train_metric`` what Progress.train_acc and EpochEnd.train[key] hold. Logs written
+    # before these fields were single-label runs: accuracy.
+    task: str = "single_label"
+    metric: dict[str, Any] = field(default_factory=ACCURACY.to_json)
+    train_metric: dict[str, Any] = field(default_factory=ACCURACY.to_json)
+
+    @property
+    def headline(self) -> MetricInfo:
+        return MetricInfo.from_json(self.metric)
+
+    @property
+    def train_headline(self) -> MetricInfo:
+        return MetricInfo.from_json(self.train_metric)
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ class Progress:
     global_step: int
     total_steps: int
     losses: dict[str, float]  # "loss" (total), "target", "aux/<source>", ...
-    train_acc: float  # fraction in [0, 1] over the same window
+    train_acc: float  # the task's training-window metric (RunStarted.train_metric; accuracy), same window
     lr: float
     samples_per_s: float
     eta_s: float
@@ -50,10 +67,11 @@ class Progress:
 @dataclass(frozen=True)
 class EpochEnd:
     epoch: int  # 0-based, the epoch just completed
-    train: dict[str, float]  # epoch means: losses and "acc"
-    val: dict[str, float]  # "loss", "acc", "top5" (where >= 5 classes), "<network>/acc" for several networks
+    train: dict[str, float]  # epoch means: losses and the training metric (key of RunStarted.train_metric)
+    # "loss", the task's metrics ("acc", "top5" where >= 5 classes), "<network>/<key>" for several networks
+    val: dict[str, float]
     lr: float
-    best_val_acc: float
+    best_val_acc: float  # best value so far of the headline metric (RunStarted.metric; accuracy)
     is_best: bool
     epoch_time_s: float
     time: float
@@ -70,7 +88,7 @@ class LogMessage:
 class RunFinished:
     status: str  # "finished" | "stopped"
     epochs_completed: int
-    best_val_acc: float
+    best_val_acc: float  # the headline metric (RunStarted.metric), -1 if no epoch ended
     final_val_acc: float
     wall_time_s: float
     run_dir: str

@@ -35,7 +35,6 @@ import json
 import os
 import tempfile
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -46,13 +45,16 @@ import torch.nn as nn
 from . import __version__
 from .atomic import _publishable
 from .errors import UserInputError
+from .model_files import (EXPORTED_PROGRAM, META_FILE, TORCHSCRIPT, checked_class_count, first_line,
+                          load_compiled, read_compiled, read_safetensors, read_tensor_file)
+from .model_files import detect_format as _file_format
+from .network_weights import build_any_architecture
+from .run_checkpoint import CHECKPOINT_FORMAT, RunCheckpoint
 from .runs import RunFolder, find_run
-from .sources import build_any_architecture, read_tensor_file
 
 TOLERANCE = 1e-4
 EXPORT_FORMAT = "sskt-studio-model"  # the "format" field of every exported file's metadata
-CHECKPOINT_FORMAT = "sskt-studio-checkpoint"  # a run's own checkpoint (trainer.CHECKPOINT_FORMAT)
-TORCHSCRIPT_META = "sskt_meta.json"  # extra file inside a TorchScript archive
+TORCHSCRIPT_META = META_FILE  # extra file inside a TorchScript archive
 ONNX_META = "sskt_meta"  # key in an ONNX model's metadata_props
 ONNX_OPSET = 17
 PROBE_BATCH = 4  # images in the verification batch
@@ -112,21 +114,18 @@ def load_run_network(folder: RunFolder, checkpoint: str = "best", network: str |
     path = folder.checkpoint_path(checkpoint)
     if not path.is_file():
         raise UserInputError(f"run {folder.path.name} has no {checkpoint} checkpoint (has it finished an epoch?)")
-    state, _ = read_tensor_file(path)
-    meta = dict(state.get("meta") or {})
-    models = state.get("models") or {}
-    if not meta or not models:
-        raise UserInputError(f"the {checkpoint} checkpoint of run {folder.path.name} holds no trained network")
-    network = network or meta.get("export_network", "target")
-    if network not in models:
-        raise UserInputError(f"run {folder.path.name} has no network {network!r}; it has {', '.join(models)}")
-    weights = models[network]
-    arch = (meta.get("networks") or {}).get(network, {}).get("arch", meta.get("arch"))
-    backbone = build_any_architecture(arch, int(meta["num_classes"]))
-    backbone.load_state_dict({k[len("backbone."):]: v for k, v in weights.items() if k.startswith("backbone.")})
+    state = RunCheckpoint.read(path, f"the {checkpoint} checkpoint of run {folder.path.name}")
+    meta = state.meta.to_dict()
+    network = network or state.meta.export_network
+    if network not in state.models:
+        raise UserInputError(f"run {folder.path.name} has no network {network!r}; it has {', '.join(state.models)}")
+    weights = state.models[network]
+    arch = state.meta.arch_of(network)
+    backbone = build_any_architecture(arch, state.meta.num_classes)
+    backbone.load_state_dict(state.backbone_weights(network))
     backbone.eval()
     aux = {k: v for k, v in weights.items() if k.startswith("aux_heads.")} if keep_aux_heads else {}
-    meta.update({"arch": arch, "network": network, "checkpoint": checkpoint, "epoch": int(state.get("epoch", 0)),
+    meta.update({"arch": arch, "network": network, "checkpoint": checkpoint, "epoch": state.epoch,
                  "format": EXPORT_FORMAT, "app_version": __version__, "run": folder.path.name})
     meta.pop("aux_heads", None)
     if aux:
@@ -284,33 +283,16 @@ class ExportedModel:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """pt, safetensors, torchscript or onnx, from the file's first bytes (the suffix only for ONNX,
-    whose protobuf has no magic number)."""
+    """pt, safetensors, torchscript or onnx, from the file's first bytes (``model_files.detect_format``)."""
     path = Path(path)
-    if not path.exists():
-        raise UserInputError(f"model file {path} does not exist")
-    if path.is_dir():
-        raise UserInputError(f"{path} is a folder, not a model file")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-    except OSError as exc:
-        raise UserInputError(f"model file {path} cannot be read ({exc.strerror or exc})") from None
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, NotImplementedError, ValueError):
-            raise UserInputError(f"{path.name} is a damaged or truncated archive, not a readable model file") from None
-        return "torchscript" if any(n.endswith("constants.pkl") or "/code/" in n for n in names) else "pt"
-    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < path.stat().st_size:
-        return "safetensors"
-    if head[:1] == b"\x80":  # torch.save's pre-1.6 (non-zip) pickle format
-        return "pt"
-    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":  # ModelProto starts with ir_version (field 1)
-        return "onnx"
-    raise UserInputError(f"{path.name} is not a model file exported by SSKT Studio (not a PyTorch, TorchScript, "
-                         "safetensors or ONNX file)")
+    fmt = _file_format(path)
+    if fmt == EXPORTED_PROGRAM:
+        raise UserInputError(f"{path.name} is a torch.export program, not a model file exported by SSKT Studio; "
+                             "use it as a compiled source instead")
+    if fmt is None:
+        raise UserInputError(f"{path.name} is not a model file exported by SSKT Studio (not a PyTorch, TorchScript, "
+                             "safetensors or ONNX file)")
+    return fmt
 
 
 def _check_meta(meta: Any, path: Path, container: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -328,8 +310,6 @@ def _check_meta(meta: Any, path: Path, container: dict[str, Any] | None = None) 
 
 def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
     """Refuse impossible metadata before it sizes a network (a huge class count would allocate gigabytes)."""
-    from .sources import checked_class_count
-
     if checked_class_count(meta["num_classes"], path.name) is None:
         raise UserInputError(f"{path.name}: its metadata gives no class count")
     size = meta["input_size"]
@@ -345,32 +325,9 @@ def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
         raise UserInputError(f"{path.name}: its metadata names no architecture")
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise UserInputError(f"{path.name} is not a readable safetensors file ({_first_line(exc)})") from None
-    meta: dict[str, Any] = {}
-    for key, value in header.items():
-        try:
-            meta[key] = json.loads(value)
-        except ValueError:
-            meta[key] = value
-    return tensors, meta
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
-
-
 def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> ExportedModel:
     if fmt == "safetensors":
-        tensors, meta = _read_safetensors(path)
+        tensors, meta = read_safetensors(path)
         meta = _check_meta(meta, path)
         state = {k: v for k, v in tensors.items() if not k.startswith("aux_heads.")}
         aux = {k: v for k, v in tensors.items() if k.startswith("aux_heads.")}
@@ -383,7 +340,7 @@ def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> Exporte
     try:
         backbone.load_state_dict(state)
     except RuntimeError as exc:
-        raise UserInputError(f"{path.name} does not match its own metadata ({_first_line(exc)})") from None
+        raise UserInputError(f"{path.name} does not match its own metadata ({first_line(exc)})") from None
     backbone.eval()
     module: nn.Module = backbone
     if with_aux_heads and aux and "aux_heads" in meta:
@@ -397,16 +354,16 @@ def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> Exporte
 
 
 def _load_torchscript(path: Path) -> ExportedModel:
-    from .compiled_sources import check_torchscript_file
-
-    check_torchscript_file(path)  # TorchScript is code: the same checks as a compiled source gets
-    extra = {TORCHSCRIPT_META: ""}
+    # TorchScript is code: the same checks as a compiled source gets, on the bytes then loaded
+    file = read_compiled(path, expect=TORCHSCRIPT)
     try:
         with _quiet_jit():
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            module = load_compiled(file)
+    except UserInputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure here means the file is not a usable TorchScript model
-        raise UserInputError(f"{path.name} is not a loadable TorchScript file ({_first_line(exc)})") from None
-    raw = extra[TORCHSCRIPT_META]
+        raise UserInputError(f"{path.name} is not a loadable TorchScript file ({first_line(exc)})") from None
+    raw = (file.metadata_text() or b"").decode("utf-8", "replace")
     try:
         meta = json.loads(raw) if raw else None
     except ValueError:
@@ -440,7 +397,7 @@ def _load_onnx(path: Path) -> ExportedModel:
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise UserInputError(f"{path.name} is not a loadable ONNX model ({_first_line(exc)})") from None
+        raise UserInputError(f"{path.name} is not a loadable ONNX model ({first_line(exc)})") from None
     raw = session.get_modelmeta().custom_metadata_map.get(ONNX_META)
     try:
         meta = json.loads(raw) if raw else None
@@ -524,7 +481,7 @@ def _check_onnx_structure(path: Path, batch: int, outputs: int) -> str:
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:  # noqa: BLE001 - onnx raises several types for an invalid model
-        raise ExportFailed(f"the exported ONNX file is not a valid model ({_first_line(exc)})") from None
+        raise ExportFailed(f"the exported ONNX file is not a valid model ({first_line(exc)})") from None
     model = onnx.load(str(path), load_external_data=False)
     dims = model.graph.input[0].type.tensor_type.shape.dim
     if not dims or not dims[0].dim_param:
@@ -592,7 +549,7 @@ def _stage_and_publish(output: Path, write: Callable[[Path], None],
             if exc.errno == errno.ENOSPC:
                 raise ExportFailed(f"no space left on the device holding {output.parent}; {output.name} was "
                                    "not written") from None
-            raise ExportFailed(f"writing {output} failed ({exc.strerror or _first_line(exc)}); it was not "
+            raise ExportFailed(f"writing {output} failed ({exc.strerror or first_line(exc)}); it was not "
                                "written") from None
         result = verify(tmp)
         _publishable(tmp)
@@ -647,7 +604,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str, output: str | os.PathLike, 
         except (UserInputError, ExportFailed, OSError):
             raise
         except Exception as exc:  # noqa: BLE001 - tracing/conversion errors of an architecture
-            raise ExportFailed(f"writing {item.meta['arch']} as {fmt} failed ({_first_line(exc)})") from None
+            raise ExportFailed(f"writing {item.meta['arch']} as {fmt} failed ({first_line(exc)})") from None
 
     def verify(tmp: Path) -> tuple[float | None, str]:
         progress("loading the file back and comparing outputs", 0.7)

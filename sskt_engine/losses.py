@@ -8,6 +8,8 @@ source; we use batch-mean KL, the textbook definition.)
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
 
@@ -57,11 +59,14 @@ def auxiliary_loss(kind: str, student_logits: torch.Tensor, teacher_logits: torc
     raise ValueError(f"unknown auxiliary loss {kind!r}")
 
 
-def target_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy for class indices; BCE-with-logits for multi-label 0/1 targets."""
-    if labels.dim() == 2:
-        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The single-label target loss: cross-entropy against class indices, batch mean."""
     return F.cross_entropy(logits.float(), labels)
+
+
+def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The multi-label target loss: BCE-with-logits against 0/1 targets, mean over batch and classes."""
+    return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
 
 # ----------------------------------------------------------------------------- baselines (KD, DML, MAXL)
@@ -79,37 +84,38 @@ def binary_kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tem
     return kl.mean() * (t * t)
 
 
-def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
-                    multi_label: bool = False) -> torch.Tensor:
-    """``kd_kl`` for single-label data, ``binary_kd_kl`` for multi-label data."""
-    if multi_label:
-        return binary_kd_kl(student_logits, teacher_logits, temperature)
-    return kd_kl(student_logits, teacher_logits, temperature)
+class LabelLosses(Protocol):
+    """The two losses a task (``sskt_engine.tasks``) gives the baselines below: the target loss
+    and the distillation term in its output space (softmax KL, or per-class Bernoulli KL for
+    multi-label data)."""
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+
+    def distillation(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                     temperature: float) -> torch.Tensor: ...
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, lam: float,
-            temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Hinton et al. 2015: ``(1 - lam) * CE(z, y) + lam * T^2 * KL(softmax(t/T) || softmax(z/T))``.
-
-    Returns (total, target term, distillation term); multi-label labels ([N, C]) use BCE and
-    the per-class Bernoulli KL."""
-    target = target_loss(student_logits, labels)
-    distill = distillation_kl(student_logits, teacher_logits.detach(), temperature, labels.dim() == 2)
+            temperature: float, task: LabelLosses) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hinton et al. 2015: ``(1 - lam) * CE(z, y) + lam * T^2 * KL(softmax(t/T) || softmax(z/T))``,
+    with the task's target loss and distillation term. Returns (total, target term, distillation term)."""
+    target = task.loss(student_logits, labels)
+    distill = task.distillation(student_logits, teacher_logits.detach(), temperature)
     return (1.0 - lam) * target + lam * distill, target, distill
 
 
-def dml_losses(logits: list[torch.Tensor], labels: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def dml_losses(logits: list[torch.Tensor], labels: torch.Tensor,
+               task: LabelLosses) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Zhang et al. 2018: for every peer k, ``(CE(z_k, y), 1/(K-1) * sum_{j != k} KL(p_j || p_k))``,
     the other peers' probabilities detached, no temperature, KL with batch-mean reduction
-    (per-class Bernoulli KL for multi-label data)."""
+    (the task's target loss and distillation term)."""
     k = len(logits)
     if k < 2:
         raise ValueError("DML needs at least two peers")
-    multi_label = labels.dim() == 2
     out = []
     for i, z in enumerate(logits):
-        mimic = sum(distillation_kl(z, other.detach(), 1.0, multi_label) for j, other in enumerate(logits) if j != i)
-        out.append((target_loss(z, labels), mimic / (k - 1)))
+        mimic = sum(task.distillation(z, other.detach(), 1.0) for j, other in enumerate(logits) if j != i)
+        out.append((task.loss(z, labels), mimic / (k - 1)))
     return out
 
 

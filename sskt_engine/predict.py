@@ -18,6 +18,7 @@ import torch
 
 from .errors import UserInputError
 from .export import ExportedModel, load_exported
+from .tasks import output_activation
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Predictor:
             names = [f"class {i}" for i in range(self.num_classes)]
         self.class_names: list[str] = [str(n) for n in names]
         self.multi_label = bool(meta.get("multi_label", False))
+        self.outputs = output_activation(meta)  # the model's task says how logits become probabilities
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -73,7 +75,7 @@ class Predictor:
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         logits = self.model.logits(batch).float()
-        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
+        return self.outputs(logits)
 
     def predict(self, images: Sequence[str | os.PathLike], top_k: int = 5,
                 batch_size: int = 64) -> list[Prediction]:
@@ -95,8 +97,3 @@ class Predictor:
                 top = tuple((self.class_names[int(i)], float(v)) for v, i in zip(values[row], indices[row]))
                 results.append(Prediction(path, top))
         return results
-
-
-def predict_files(model_file: str | os.PathLike, images: Sequence[str | os.PathLike],
-                  top_k: int = 5) -> list[Prediction]:
-    return Predictor(model_file).predict(images, top_k)

@@ -3,24 +3,22 @@
     <runs root>/<YYYYmmdd-HHMMSS>-<name>/
         preset.yaml        the experiment as run (after --set overrides)
         metrics.jsonl      one event per line (events.to_json)
-        summary.json       status, epochs, best/final accuracy, device, versions
-        eval/best.json     per-class accuracy and confusion matrix at the best epoch
+        summary.json       status, epochs, best/final headline metric, device, versions (run_summary)
+        eval/best.json     per-class numbers and confusion matrix at the best epoch (eval_report)
         eval/last.json     the same for the last evaluated epoch
         checkpoints/       last.pt and best.pt
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
 import socket
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import appdirs
 
@@ -28,7 +26,10 @@ from . import __version__
 from .atomic import atomic_write_text
 from .config import ExperimentConfig, dumps_preset, load_preset
 from .errors import UserInputError
+from .eval_report import EvalReport
 from .events import Event, from_json, to_json
+from .metric_info import ACCURACY, MetricInfo
+from .run_summary import RunSummary
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 INTERRUPTED = "interrupted"  # shown for a "running" run whose process is gone
@@ -75,10 +76,11 @@ class RunInfo:
     method: str
     epochs_completed: int
     epochs: int
-    best_val_acc: float | None
-    final_val_acc: float | None
+    best_score: float | None  # the run's headline metric (``metric``) at its best epoch
+    final_score: float | None
     started: str
     message: str
+    metric: MetricInfo = ACCURACY
 
 
 class RunFolder:
@@ -146,11 +148,9 @@ class RunFolder:
     def config(self) -> ExperimentConfig:
         return load_preset(self.preset_path)
 
-    def summary(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.summary_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return {}
+    def summary(self) -> RunSummary:
+        """The run's summary.json; the default summary (nothing known) if missing or damaged."""
+        return RunSummary.read(self.summary_path)
 
     def events(self) -> Iterator[Event]:
         """Every event recorded so far; a half-written last line (a run still going) is skipped."""
@@ -165,35 +165,33 @@ class RunFolder:
                     if event is not None:
                         yield event
 
-    def eval_report(self, which: str = "best") -> dict[str, Any]:
-        try:
-            return json.loads(self.eval_path(which).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+    def eval_report(self, which: str = "best") -> EvalReport | None:
+        """eval/best.json or eval/last.json; None before the first evaluation (or if damaged)."""
+        return EvalReport.read(self.eval_path(which))
 
-    def status(self) -> str:
-        summary = self.summary()
-        status = summary.get("status", RUNNING)
-        if status == RUNNING and summary.get("host") == socket.gethostname() and not _pid_alive(summary.get("pid", -1)):
+    def status(self, summary: RunSummary | None = None) -> str:
+        summary = summary if summary is not None else self.summary()
+        status = summary.status
+        if status == RUNNING and summary.host == socket.gethostname() and not _pid_alive(
+                summary.pid if summary.pid is not None else -1):
             return INTERRUPTED
         return status
 
     def info(self) -> RunInfo:
-        summary = self.summary()
+        summary = self.summary()  # read once: status and numbers from the same version of the file
         return RunInfo(
-            path=self.path, name=summary.get("name", self.path.name), status=self.status(),
-            method=summary.get("method", ""), epochs_completed=int(summary.get("epochs_completed", 0)),
-            epochs=int(summary.get("epochs", 0)), best_val_acc=summary.get("best_val_acc"),
-            final_val_acc=summary.get("final_val_acc"), started=summary.get("started", ""),
-            message=summary.get("message", ""),
+            path=self.path, name=summary.name or self.path.name, status=self.status(summary),
+            method=summary.method, epochs_completed=summary.epochs_completed, epochs=summary.epochs,
+            best_score=summary.best_score, final_score=summary.final_score, started=summary.started,
+            message=summary.message, metric=summary.metric,
         )
 
     # -- writing ----------------------------------------------------------------------------
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_text(self.summary_path, json.dumps(summary, indent=2, allow_nan=True))
+    def write_summary(self, summary: RunSummary) -> None:
+        summary.write(self.summary_path)
 
-    def write_eval(self, which: str, report: dict[str, Any]) -> None:
-        atomic_write_text(self.eval_path(which), json.dumps(report, allow_nan=True))
+    def write_eval(self, which: str, report: EvalReport) -> None:
+        report.write(self.eval_path(which))
 
     def open_metrics(self):
         """Append mode with line buffering: each event reaches the file as one whole line."""
@@ -244,7 +242,3 @@ def find_run(path_or_name: str, root: str | os.PathLike | None = None) -> RunFol
 
 def now_iso() -> str:
     return datetime.now().isoformat(timespec="seconds")
-
-
-def wall_clock() -> float:
-    return time.time()

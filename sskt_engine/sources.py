@@ -1,21 +1,25 @@
 """Source models: pretrained networks that label every training batch, frozen.
 
-A source comes from torchvision's weights (through its weights API and the
-``TORCH_HOME`` cache, never downloaded here), a checkpoint file (plain
-state_dict, CSAIL ``.pth.tar`` with ``module.`` prefixes, safetensors), an
-earlier run of this app, or a compiled model file (TorchScript or ``torch.export``;
-see ``compiled_sources``, which documents its own trust model). Weight files are read
-with ``torch.load(weights_only=True)`` or safetensors: a file that would need arbitrary
-unpickling is refused, because unpickling can run code.
+This module holds the source kinds that name an architecture and load weights into it, each
+registered in ``registry.SOURCE_KINDS`` where it is implemented:
+
+* ``torchvision``: torchvision's weights, through its weights API and the ``TORCH_HOME``
+  cache (never downloaded here);
+* ``checkpoint``: a weights file (plain state_dict, CSAIL ``.pth.tar`` with ``module.``
+  prefixes, Lightning, safetensors, a model exported by this app);
+* ``run``: the trained network of an earlier run of this app.
+
+The ``compiled`` kind (TorchScript, ``torch.export``) lives in ``compiled_sources``. Files are
+read through ``model_files`` (``torch.load(weights_only=True)`` or safetensors: a file that
+would need arbitrary unpickling is refused, because unpickling can run code) and a run's
+checkpoint through ``run_checkpoint``. ``build_source`` dispatches on the kind through the
+registry; ``SourceEnsemble`` runs the frozen sources on every batch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlparse
@@ -25,144 +29,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import SourceConfig
-from .errors import SourceError
+from .errors import SourceError, UserInputError
+from .frozen_source import IMAGENET_MEAN, IMAGENET_STD, FrozenSource, resolve_path
+from .model_files import checked_class_count, read_tensor_file
+from .network_weights import build_any_architecture, classifier_key, load_weights_into, native_input_size, \
+    torchvision_classifiers
+from .registry import SOURCE_KINDS, SourceKindInfo
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-BUILTIN_PREFIX = "builtin:"
+# Names other modules and older code import from here.
+__all__ = ["FrozenSource", "IMAGENET_MEAN", "IMAGENET_STD", "SourceEnsemble", "build_source", "read_tensor_file",
+           "resolve_path", "source_settings", "torchvision_cache_file", "torchvision_catalog"]
 
-
-@dataclass
-class FrozenSource:
-    """A frozen network plus what it expects: input side, normalization, classes."""
-
-    name: str
-    module: nn.Module
-    num_classes: int
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    class_names: tuple[str, ...] | None
-    origin: str  # where it came from, for the GUI and the summary
-    # Set when the source wants (255 * x - pixel_offset) / pixel_scale; mean/std then hold the
-    # equivalent values on [0, 1] pixels, for anything that only reads those.
-    pixel_scale: float | None = None
-    pixel_offset: float | None = None
-
-    def set_pixel_normalization(self, scale: float, offset: float) -> None:
-        self.pixel_scale, self.pixel_offset = float(scale), float(offset)
-        self.mean = (self.pixel_offset / 255.0,) * 3
-        self.std = (self.pixel_scale / 255.0,) * 3
-
-    def preprocessing(self) -> tuple[int, float, tuple[float, ...], tuple[float, ...]]:
-        """(side, multiplier, shift, divisor): the source sees (resize(x) * multiplier - shift) / divisor."""
-        if self.pixel_scale is not None:
-            return self.input_size, 255.0, (self.pixel_offset or 0.0,) * 3, (self.pixel_scale,) * 3
-        return self.input_size, 1.0, tuple(self.mean), tuple(self.std)
-
-    def describe(self) -> dict[str, Any]:
-        out = {"name": self.name, "num_classes": self.num_classes, "input_size": self.input_size,
-               "mean": list(self.mean), "std": list(self.std), "origin": self.origin}
-        if self.pixel_scale is not None:
-            out.update(pixel_scale=self.pixel_scale, pixel_offset=self.pixel_offset)
-        return out
-
-
-# ----------------------------------------------------------------------------- file reading
-
-def resolve_path(path: str) -> Path:
-    """Expand ``~`` and the ``builtin:`` prefix (files shipped in the app's resources)."""
-    if path.startswith(BUILTIN_PREFIX):
-        from .resources import resource_path
-
-        return resource_path("models", path[len(BUILTIN_PREFIX):])
-    return Path(path).expanduser()
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise SourceError(f"model file {path} does not exist")
-    if path.is_dir():
-        raise SourceError(f"{path} is a folder, not a model file")
-    if not os.access(path, os.R_OK):
-        raise SourceError(f"model file {path} cannot be read (permission denied)")
-
-
-def read_tensor_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read a model file into (top-level object as a dict, safetensors metadata).
-
-    ``.safetensors`` files hold only tensors; everything else goes through
-    ``torch.load(weights_only=True)``, whose restricted unpickler refuses code."""
-    _check_file(path)
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = _decode_header(handle.metadata() or {})
-                tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise SourceError(f"{path.name} is not a readable safetensors file ({_first_line(exc)})") from None
-        return tensors, metadata
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise SourceError(
-            f"{path.name} was refused: loading it needs unsafe unpickling of Python objects, which could run "
-            f"code on this machine ({_unsafe_reason(exc)}); re-save it as a plain state_dict or as safetensors"
-        ) from None
-    except Exception as exc:  # noqa: BLE001  a damaged file makes torch.load raise almost anything
-        # (struct.error, KeyError, IndexError, AssertionError, UnicodeDecodeError, ...)
-        raise SourceError(f"{path.name} is not a readable PyTorch file; it may be truncated or of another "
-                          f"format ({type(exc).__name__}: {_first_line(exc)})") from None
-    if isinstance(obj, nn.Module):  # impossible with weights_only, kept for clarity
-        raise SourceError(f"{path.name} holds a whole pickled model; save its state_dict instead")
-    if not isinstance(obj, dict):
-        raise SourceError(f"{path.name} does not hold a state_dict (found {type(obj).__name__})")
-    return obj, {}
-
-
-def _decode_header(header: dict[str, str]) -> dict[str, Any]:
-    """safetensors metadata is str -> str; this app stores JSON there (other tools plain text)."""
-    import json
-
-    decoded: dict[str, Any] = {}
-    for key, value in header.items():
-        try:
-            decoded[key] = json.loads(value)
-        except ValueError:
-            decoded[key] = value
-    return decoded
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
-
-
-def _unsafe_reason(exc: BaseException) -> str:
-    import re
-
-    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-    if found:
-        return f"it refers to {found.group(1)}, which is not a tensor or plain data"
-    return "it contains objects other than tensors"
-
-
-MAX_CLASSES = 100_000
-
-
-def checked_class_count(value: Any, where: str) -> int | None:
-    """A class count read from a file's metadata: None when absent, else a sane integer."""
-    if value is None:
-        return None
-    try:
-        count = int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise SourceError(f"{where}: its metadata gives an impossible class count ({str(value)[:40]})") from None
-    if not 1 <= count <= MAX_CLASSES or count != value and not isinstance(value, str):
-        raise SourceError(f"{where}: its metadata gives an impossible class count ({str(value)[:40]})")
-    return count
+CHECKPOINT_FILTER = "Model files (*.pt *.pth *.tar *.safetensors *.ckpt);;All files (*)"
 
 
 def extract_state_dict(obj: dict[str, Any], name: str) -> dict[str, torch.Tensor]:
@@ -182,67 +60,6 @@ def extract_state_dict(obj: dict[str, Any], name: str) -> dict[str, torch.Tensor
     if all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module."):]: v for k, v in tensors.items()}
     return tensors
-
-
-def load_weights_into(model: nn.Module, state: dict[str, torch.Tensor], what: str,
-                      classifier_key: str | None = None) -> None:
-    """``load_state_dict`` with errors a person can act on: class-count mismatch, wrong shapes,
-    missing and unexpected keys (the first few named)."""
-    expected = model.state_dict()
-    if classifier_key and classifier_key in state and classifier_key in expected:
-        got, want = state[classifier_key].shape[0], expected[classifier_key].shape[0]
-        if got != want:
-            raise SourceError(f"{what} has {got} output classes, but {want} were expected; "
-                              f"set num_classes to {got}")
-    for key, tensor in state.items():
-        if key in expected and tuple(expected[key].shape) != tuple(tensor.shape):
-            raise SourceError(f"{what}: tensor {key} has shape {tuple(tensor.shape)} in the file but "
-                              f"{tuple(expected[key].shape)} in the architecture; is it the right architecture?")
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        raise SourceError(f"{what} does not match the architecture: {'; '.join(parts)} keys")
-    model.load_state_dict(state, strict=False)
-
-
-# ----------------------------------------------------------------------------- architectures
-
-def _torchvision_classifiers() -> list[str]:
-    import torchvision
-
-    return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
-def build_any_architecture(arch: str, num_classes: int) -> nn.Module:
-    """A registered architecture, or any torchvision classification model by name."""
-    from .models import ARCHITECTURES
-
-    if arch in ARCHITECTURES:
-        return ARCHITECTURES.get(arch)(num_classes)
-    if arch in _torchvision_classifiers():
-        import torchvision
-
-        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
-    raise SourceError(f"unknown architecture {arch!r}; use one of this app's ({', '.join(ARCHITECTURES.keys())}) "
-                      "or a torchvision classification model name")
-
-
-def native_input_size(arch: str) -> int:
-    from .models import ARCHITECTURES
-
-    if arch in ARCHITECTURES:
-        return int(ARCHITECTURES.entry(arch).meta.get("input_size", 224))
-    return 224
-
-
-def _last_linear(model: nn.Module) -> str | None:
-    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return names[-1] if names else None
 
 
 # ----------------------------------------------------------------------------- torchvision
@@ -271,7 +88,7 @@ def torchvision_catalog() -> list[dict[str, Any]]:
     import torchvision
 
     catalog = []
-    for arch in _torchvision_classifiers():
+    for arch in torchvision_classifiers():
         try:
             enum = torchvision.models.get_model_weights(arch)
         except (ValueError, KeyError):
@@ -310,7 +127,7 @@ def _build_torchvision(cfg: SourceConfig) -> FrozenSource:
     state = extract_state_dict(read_tensor_file(path)[0], path.name)
     categories = tuple(weights.meta.get("categories") or ())
     model = torchvision.models.get_model(cfg.arch, weights=None, num_classes=len(categories) or 1000)
-    load_weights_into(model, state, f"{path.name}", _classifier_key(model))
+    load_weights_into(model, state, f"{path.name}", classifier_key(model))
     transforms = weights.transforms()
     return FrozenSource(
         name=cfg.display_name(), module=model, num_classes=len(categories) or 1000,
@@ -318,11 +135,6 @@ def _build_torchvision(cfg: SourceConfig) -> FrozenSource:
         mean=tuple(cfg.mean or getattr(transforms, "mean", IMAGENET_MEAN)),
         std=tuple(cfg.std or getattr(transforms, "std", IMAGENET_STD)),
         class_names=categories or None, origin=f"torchvision {cfg.arch} {weights.name}")
-
-
-def _classifier_key(model: nn.Module) -> str | None:
-    name = _last_linear(model)
-    return f"{name}.weight" if name else None
 
 
 # ----------------------------------------------------------------------------- checkpoint files
@@ -341,7 +153,7 @@ def _build_checkpoint(cfg: SourceConfig) -> FrozenSource:
         raise SourceError(f"{path.name} does not say which architecture it is; set the source's arch")
     num_classes = cfg.num_classes or checked_class_count(meta.get("num_classes"), path.name)
     model = build_any_architecture(arch, num_classes or 1000)
-    key = _classifier_key(model)
+    key = classifier_key(model)
     if num_classes is None:
         if key is None or key not in state:
             raise SourceError(f"cannot tell the class count of {path.name}; set the source's num_classes")
@@ -395,47 +207,58 @@ def _names(value: Any) -> tuple[str, ...] | None:
 # ----------------------------------------------------------------------------- runs of this app
 
 def _build_run(cfg: SourceConfig) -> FrozenSource:
+    from .run_checkpoint import RunCheckpoint
     from .runs import RunFolder
 
     folder = RunFolder(resolve_path(cfg.path))
     if not folder.exists():
         raise SourceError(f"{cfg.path} is not a run folder of SSKT Studio (no preset.yaml)")
-    checkpoint = folder.checkpoint_path(cfg.checkpoint)
-    if not checkpoint.is_file():
+    path = folder.checkpoint_path(cfg.checkpoint)
+    if not path.is_file():
         raise SourceError(f"run {folder.path.name} has no {cfg.checkpoint} checkpoint yet")
-    obj, _ = read_tensor_file(checkpoint)
-    meta = obj.get("meta", {})
-    network = meta.get("export_network", "target")
-    models = obj.get("models", {})
-    if network not in models:
+    try:
+        checkpoint = RunCheckpoint.read(path, f"the {cfg.checkpoint} checkpoint of run {folder.path.name}")
+    except UserInputError as exc:
+        raise SourceError(str(exc)) from None
+    meta = checkpoint.meta
+    network = meta.export_network
+    if network not in checkpoint.models:
         raise SourceError(f"checkpoint of run {folder.path.name} holds no network {network!r}")
-    state = {k[len("backbone."):]: v for k, v in models[network].items() if k.startswith("backbone.")}
-    arch = meta["networks"][network]["arch"] if "networks" in meta else meta["arch"]
-    num_classes = int(meta["num_classes"])
-    model = build_any_architecture(arch, num_classes)
-    load_weights_into(model, state, f"run {folder.path.name}", _classifier_key(model))
+    model = build_any_architecture(meta.arch_of(network), meta.num_classes)
+    load_weights_into(model, checkpoint.backbone_weights(network), f"run {folder.path.name}", classifier_key(model))
     return FrozenSource(
-        name=cfg.name or folder.path.name, module=model, num_classes=num_classes,
-        input_size=cfg.input_size or int(meta["input_size"]),
-        mean=tuple(cfg.mean or meta["mean"]), std=tuple(cfg.std or meta["std"]),
-        class_names=_names(meta.get("class_names")), origin=f"run {folder.path}")
+        name=cfg.name or folder.path.name, module=model, num_classes=meta.num_classes,
+        input_size=cfg.input_size or meta.input_size,
+        mean=tuple(cfg.mean or meta.mean), std=tuple(cfg.std or meta.std),
+        class_names=meta.class_names or None, origin=f"run {folder.path}")
 
 
-def _build_compiled(cfg: SourceConfig) -> FrozenSource:
-    from .compiled_sources import build_compiled_source  # it imports this module
-
-    return build_compiled_source(cfg)
-
-
-_BUILDERS = {"torchvision": _build_torchvision, "checkpoint": _build_checkpoint, "run": _build_run,
-             "compiled": _build_compiled}
+SOURCE_KINDS.add(SourceKindInfo(
+    name="torchvision", build=_build_torchvision, title="torchvision",
+    description="torchvision pretrained weights, read from the torch hub cache",
+    required={"arch": "a torchvision source needs the model name, e.g. resnet50"},
+    keys=("kind", "arch", "weights", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "name")))
+SOURCE_KINDS.add(SourceKindInfo(
+    name="checkpoint", build=_build_checkpoint, title="checkpoint file",
+    description="a checkpoint file (torch zip, .pth.tar, safetensors)",
+    required={"path": "a checkpoint source needs the file's path"},
+    keys=("kind", "arch", "path", "num_classes", "input_size", "mean", "std", "pixel_scale", "pixel_offset",
+          "name"),
+    path_is="file", file_filter=CHECKPOINT_FILTER))
+SOURCE_KINDS.add(SourceKindInfo(
+    name="run", build=_build_run, title="earlier run",
+    description="the trained network of an earlier run of this app",
+    required={"path": "a run source needs the run folder's path"},
+    keys=("kind", "path", "checkpoint", "name"), path_is="folder"))
 
 
 def build_source(cfg: SourceConfig, device: torch.device | str = "cpu") -> FrozenSource:
     """Build, load and freeze one source: ``eval()``, no gradients, on ``device``.
 
-    ``pixel_scale``/``pixel_offset`` in the preset override any normalization the source brings."""
-    source = _BUILDERS[cfg.kind](cfg)
+    The kind's builder comes from ``SOURCE_KINDS`` (``catalog.load_builtins`` registers every
+    built-in kind). ``pixel_scale``/``pixel_offset`` in the preset override any normalization
+    the source brings."""
+    source = SOURCE_KINDS.get(cfg.kind).build(cfg)
     if cfg.pixel_scale is not None:
         source.set_pixel_normalization(cfg.pixel_scale, cfg.pixel_offset or 0.0)
     source.module.eval().requires_grad_(False).to(device)

@@ -1,5 +1,6 @@
 """Method studies: every method x seed through the same Trainer on the same data, then a table
-of mean +- std. ``sskt compare`` on the command line; the GUI's Compare action calls ``run_study``.
+of mean +- std. ``sskt compare`` on the command line (``study_cli``); the GUI's Compare action calls
+``run_study``.
 
     <runs root>/studies/<YYYYmmdd-HHMMSS>-<name>/
         study.json     the study: preset, methods, seeds, splits, every run's result and folder
@@ -26,7 +27,6 @@ table's note, never silently averaged in.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -40,8 +40,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import events as ev
 from .atomic import atomic_write_text
-from .config import ExperimentConfig, from_dict, load_preset, parse_overrides, to_dict
+from .config import ExperimentConfig, from_dict, method_options, to_dict
 from .errors import UserInputError
+from .metric_info import ACCURACY, MetricInfo
+from .run_summary import RunSummary
 from .runs import FINISHED, RunFolder, _slug, default_runs_root, now_iso
 
 STUDY_FORMAT = "sskt-studio-study"
@@ -90,7 +92,7 @@ StudyEvent = StudyRunStarted | StudyRunEnded | StudyFinished
 @dataclass(frozen=True)
 class StudySpec:
     """What to compare. ``config`` is the preset after the global overrides; ``method_overrides``
-    holds ``key=value`` strings applied to one method only (``--set kd:method.kd_lambda=0.5``)."""
+    holds ``key=value`` strings applied to one method only (``--set kd:method.distill_weight=0.5``)."""
 
     config: ExperimentConfig
     methods: tuple[str, ...] = DEFAULT_METHODS
@@ -132,8 +134,8 @@ def split_overrides(items: Iterable[str], methods: Sequence[str]) -> tuple[list[
 def _uses_sources(method: str) -> bool:
     from .methods import METHODS
 
-    meta = METHODS.entry(method).meta
-    return bool(meta.get("uses_sources", meta.get("min_sources", 0) > 0))
+    info = METHODS.get(method)
+    return info.uses_sources or info.min_sources > 0
 
 
 def _teacher_source(path: str) -> dict[str, Any]:
@@ -147,7 +149,8 @@ def run_config(spec: StudySpec, method: str, seed: int, teacher_run: str = "") -
     from .methods import METHODS
 
     raw = to_dict(spec.config)
-    raw["method"]["name"] = method
+    if spec.config.method.name != method:  # each method reads its own keys: its defaults, then --set m:...
+        raw["method"] = to_dict(method_options(method))
     raw["train"]["seed"] = seed
     raw["name"] = _run_name(spec.title, method, seed)
     if not _uses_sources(method):
@@ -155,7 +158,7 @@ def run_config(spec: StudySpec, method: str, seed: int, teacher_run: str = "") -
     if method == "kd" and (teacher_run or spec.teacher):
         raw["sources"] = [_teacher_source(teacher_run or spec.teacher)]
         raw["method"]["teacher"] = 0
-    needs = METHODS.entry(method).meta.get("min_sources", 0)
+    needs = METHODS.get(method).min_sources
     if method == "kd" and not raw["sources"]:
         raise UserInputError("KD needs a teacher trained on the target's classes: give --teacher RUN_OR_FILE or "
                              "--teacher-arch ARCH, or add such a model to the preset's sources")
@@ -220,19 +223,32 @@ def _create_study_dir(root: Path, title: str) -> Path:
 
 
 def _result(method: str, seed: int, status: str, folder: RunFolder | None, message: str = "") -> dict[str, Any]:
-    summary = folder.summary() if folder is not None else {}
-    best = summary.get("best_val_acc")
-    return {
+    """One run's line in study.json. ``best_val_acc`` and ``final_val_acc`` hold the run's headline
+    metric, which ``metric`` names (the key names are older than tasks with other metrics)."""
+    summary = folder.summary() if folder is not None else RunSummary()
+    result = {
         "method": method, "seed": seed, "status": status,
         "run_dir": folder.path.name if folder is not None else "",
-        "best_val_acc": best if isinstance(best, (int, float)) and best >= 0 else None,
-        "final_val_acc": summary.get("final_val_acc"),
-        "final_val": summary.get("final_val", {}),
-        "best_epoch": summary.get("best_epoch"),
-        "epochs_completed": summary.get("epochs_completed", 0),
-        "wall_time_s": summary.get("wall_time_s"),
-        "message": message or summary.get("message", ""),
+        "best_val_acc": summary.best_score,
+        "final_val_acc": summary.final_score,
+        "final_val": summary.final_val,
+        "best_epoch": summary.best_epoch,
+        "epochs_completed": summary.epochs_completed,
+        "wall_time_s": summary.wall_time_s,
+        "message": message or summary.message,
     }
+    if folder is not None:
+        result["metric"] = summary.metric.to_json()
+    return result
+
+
+def study_metric(state: dict[str, Any]) -> MetricInfo:
+    """The headline metric of a study's runs (all share the data, so the task): what its tables
+    and curves show. Studies written before runs named it hold accuracy."""
+    for result in state.get("runs", []) + state.get("teacher_runs", []):
+        if isinstance(result.get("metric"), dict):
+            return MetricInfo.from_json(result["metric"])
+    return ACCURACY
 
 
 def validate_spec(spec: StudySpec) -> None:
@@ -241,7 +257,7 @@ def validate_spec(spec: StudySpec) -> None:
     if not spec.methods:
         raise UserInputError("name at least one method to compare, e.g. --methods supervised,sskt")
     for method in spec.methods:
-        METHODS.entry(method)  # unknown: a UserInputError naming the close ones
+        METHODS.get(method)  # unknown: a UserInputError naming the close ones
     if len(set(spec.methods)) != len(spec.methods):
         raise UserInputError("a method is named twice in --methods")
     if not spec.seeds:
@@ -253,7 +269,7 @@ def validate_spec(spec: StudySpec) -> None:
     if spec.teacher_arch:
         from .models import ARCHITECTURES
 
-        ARCHITECTURES.entry(spec.teacher_arch)
+        ARCHITECTURES.get(spec.teacher_arch)
 
 
 def run_study(spec: StudySpec, runs_root: str | os.PathLike | None = None,
@@ -310,7 +326,7 @@ def run_study(spec: StudySpec, runs_root: str | os.PathLike | None = None,
                 first = (str(exc).strip().splitlines() or [""])[0][:300]
                 result = _result(method, seed, "failed", None, f"set-up failed: {type(exc).__name__}: {first}")
             else:
-                result = _result(method, seed, folder.summary().get("status", "failed"), folder)
+                result = _result(method, seed, folder.summary().status, folder)
         emit(StudyRunEnded(index, total, method, seed, result["status"], result["best_val_acc"],
                            result["final_val_acc"], result["wall_time_s"],
                            str(runs_dir / result["run_dir"]) if result["run_dir"] else "", result["message"],
@@ -413,13 +429,6 @@ def summarize(state: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _pct(mean: float | None, std: float | None, plus_minus: str = " ± ") -> str:
-    if mean is None:
-        return "–"
-    text = f"{100 * mean:.2f}"
-    return text + (f"{plus_minus}{100 * std:.2f}" if std is not None else "")
-
-
 def _header(state: dict[str, Any]) -> list[str]:
     from .config import loads_preset
 
@@ -435,34 +444,40 @@ def _header(state: dict[str, Any]) -> list[str]:
     prints = ", ".join(f"{seed}: {info['fingerprint']}" for seed, info in state["splits"].items())
     lines.append(f"seeds {seeds}; every method of a seed trains on the same labelled subset (split fingerprints "
                  f"{prints})")
-    lines.append("accuracy: top-1 on the validation split, % (mean ± sample std over the finished runs; one run "
-                 "has no std); best = best epoch, final = last epoch; wall time per run in seconds")
+    metric = study_metric(state)
+    unit = f", {metric.unit}" if metric.unit else ""
+    lines.append(f"{metric.label} on the validation split{unit} (mean ± sample std over the finished runs; one "
+                 "run has no std); best = best epoch, final = last epoch; wall time per run in seconds")
     if "dml" in state["methods"]:
-        lines.append("dml: accuracy of peer1 (peers are interchangeable; the best peer, chosen on the validation "
-                     "split, is what a run exports: see study.json)")
+        lines.append(f"dml: {metric.label} of peer1 (peers are interchangeable; the best peer, chosen on the "
+                     "validation split, is what a run exports: see study.json)")
     return lines
 
 
 def write_tables(study_dir: Path, state: dict[str, Any]) -> None:
     rows = state["rows"]
     atomic_write_text(study_dir / "table.md", markdown_table(state, rows))
-    atomic_write_text(study_dir / "table.csv", csv_table(rows))
+    metric = study_metric(state)
+    atomic_write_text(study_dir / "table.csv", csv_table(rows, metric))
     atomic_write_text(study_dir / "table.tex", latex_table(state, rows))
-    atomic_write_text(study_dir / "curves.csv", curves_csv(method_curves(study_dir)))
+    atomic_write_text(study_dir / "curves.csv", curves_csv(method_curves(study_dir), metric))
 
 
 def markdown_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    m = study_metric(state)
+    unit = f" ({m.unit})" if m.unit else ""
     out = [f"# Study {state['name']}", ""]
     out += [f"- {line}" for line in _header(state)]
-    out += ["", "| method | runs | best val acc (%) | final val acc (%) | wall time (s) | note |",
+    out += ["", f"| method | runs | best val {m.short}{unit} | final val {m.short}{unit} | wall time (s) | note |",
             "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         if r["status"] == "skipped":
             out.append(f"| {r['method']} | 0 | skipped | skipped | – | {_md(r['note'])} |")
             continue
         wall = f"{r['wall_mean_s']:.1f}" if r["wall_mean_s"] is not None else "–"
-        out.append(f"| {r['method']} | {r['runs']} | {_pct(r['best_mean'], r['best_std'])} | "
-                   f"{_pct(r['final_mean'], r['final_std'])} | {wall} | {_md(r['note'])} |")
+        best = m.format_mean_std(r["best_mean"], r["best_std"], sign=False)
+        final = m.format_mean_std(r["final_mean"], r["final_std"], sign=False)
+        out.append(f"| {r['method']} | {r['runs']} | {best} | {final} | {wall} | {_md(r['note'])} |")
     return "\n".join(out) + "\n"
 
 
@@ -470,21 +485,24 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def csv_table(rows: list[dict[str, Any]]) -> str:
+def csv_table(rows: list[dict[str, Any]], metric: MetricInfo = ACCURACY) -> str:
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "status", "runs", "best_val_acc_mean_pct", "best_val_acc_std_pct",
-                     "final_val_acc_mean_pct", "final_val_acc_std_pct", "wall_time_mean_s", "note"])
+    suffix = "_pct" if metric.percent else ""
+    writer.writerow(["method", "status", "runs"] + [f"{which}_val_{metric.key}_{stat}{suffix}" for which in
+                                                    ("best", "final") for stat in ("mean", "std")]
+                    + ["wall_time_mean_s", "note"])
 
-    def num(value: float | None, scale: float = 100.0) -> str:
-        return "" if value is None else f"{scale * value:.4f}"
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{metric.scaled(value):.4f}"
 
     for r in rows:
+        wall = "" if r["wall_mean_s"] is None else f"{r['wall_mean_s']:.4f}"
         writer.writerow([r["method"], r["status"], r["runs"], num(r["best_mean"]), num(r["best_std"]),
-                         num(r["final_mean"]), num(r["final_std"]), num(r["wall_mean_s"], 1.0), r["note"]])
+                         num(r["final_mean"]), num(r["final_std"]), wall, r["note"]])
     return buffer.getvalue()
 
 
@@ -498,15 +516,19 @@ def _tex(text: str) -> str:
 
 
 def latex_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    m = study_metric(state)
+    unit = f" ({_tex(m.unit)})" if m.unit else ""
+
     def cell(mean: float | None, std: float | None) -> str:
         if mean is None:
             return "--"
-        return f"${100 * mean:.2f}" + (f" \\pm {100 * std:.2f}$" if std is not None else "$")
+        return "$" + m.format_mean_std(mean, std, sign=False, plus_minus=" \\pm ") + "$"
 
     out = [f"% Study {_tex(state['name'])}: written by SSKT Studio; needs \\usepackage{{booktabs}}"]
     out += [f"% {_tex(line)}" for line in _header(state)]
     out += ["\\begin{tabular}{lrrrrl}", "\\toprule",
-            "Method & Runs & Best val acc (\\%) & Final val acc (\\%) & Wall time (s) & Note \\\\", "\\midrule"]
+            f"Method & Runs & Best val {_tex(m.short)}{unit} & Final val {_tex(m.short)}{unit} & Wall time (s) & "
+            "Note \\\\", "\\midrule"]
     for r in rows:
         if r["status"] == "skipped":
             out.append(f"{_tex(r['method'])} & 0 & skipped & skipped & -- & {_tex(r['note'])} \\\\")
@@ -534,13 +556,15 @@ def load_study(study_dir: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-def method_curves(study_dir: str | os.PathLike, metric: str = "acc", split: str = "val",
+def method_curves(study_dir: str | os.PathLike, metric: str | None = None, split: str = "val",
                   cache: dict | None = None) -> dict[str, dict[str, Any]]:
     """Per method: every run's per-epoch ``split`` ``metric`` curve (from its metrics.jsonl), and
     their mean and sample std per epoch over the runs that reached it (for a band plot).
+    ``metric``: a key of the epochs' numbers; by default the study's headline metric.
     ``cache`` (any dict kept by the caller) spares re-reading metrics files that have not
     changed: the GUI asks again after every run of a study, on its own thread."""
     state = load_study(study_dir)
+    metric = metric or study_metric(state).key
     curves: dict[str, dict[str, Any]] = {}
     for result in state.get("runs", []):
         if not result.get("run_path"):
@@ -584,99 +608,20 @@ def _run_curve(run_path: Path, metric: str, split: str, cache: dict | None) -> d
     return values
 
 
-def curves_csv(curves: dict[str, dict[str, Any]]) -> str:
+def curves_csv(curves: dict[str, dict[str, Any]], metric: MetricInfo = ACCURACY) -> str:
     """``method_curves`` in long format for plotting elsewhere: one row per method and epoch."""
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "epoch", "runs", "val_acc_mean_pct", "val_acc_std_pct"])
+    suffix = "_pct" if metric.percent else ""
+    writer.writerow(["method", "epoch", "runs", f"val_{metric.key}_mean{suffix}", f"val_{metric.key}_std{suffix}"])
     for method, entry in curves.items():
         for epoch, mean, std, count in zip(entry["epochs"], entry["mean"], entry["std"], entry["counts"]):
-            writer.writerow([method, epoch, count, f"{100 * mean:.4f}", f"{100 * std:.4f}"])
+            writer.writerow([method, epoch, count, f"{metric.scaled(mean):.4f}", f"{metric.scaled(std):.4f}"])
     return buffer.getvalue()
 
 
-# ----------------------------------------------------------------------------- command line
-
-def parse_methods(text: str) -> tuple[str, ...]:
-    return tuple(m.strip() for m in text.split(",") if m.strip())
-
-
-def spec_from_args(args: argparse.Namespace) -> StudySpec:
-    methods = parse_methods(args.methods)
-    if args.seeds < 1:
-        raise UserInputError(f"--seeds must be at least 1, not {args.seeds}")
-    shared, per_method = split_overrides(args.set or [], methods)
-    if args.device:
-        shared.append(f"train.device={args.device}")
-    parse_overrides(shared)  # a malformed item is named before the preset is read
-    config = load_preset(args.preset, shared)
-    seeds = tuple(config.train.seed + i for i in range(args.seeds))
-    return StudySpec(config=config, methods=methods, seeds=seeds, method_overrides=per_method,
-                     teacher=args.teacher or "", teacher_arch=args.teacher_arch or "", name=args.name or "",
-                     preset_path=str(Path(args.preset).resolve()))
-
-
-class StudyProgress:
-    """Prints a line per run of the study, and the run's own progress below it."""
-
-    def __init__(self, stream=None):
-        from .cli import TerminalProgress
-
-        self.run_progress = TerminalProgress(stream)
-        self.stream = self.run_progress.stream
-
-    def __call__(self, event: Any) -> None:
-        if isinstance(event, StudyRunStarted):
-            self.run_progress._line(f"[{event.index}/{event.total}] {event.method}, seed {event.seed}")
-        elif isinstance(event, StudyRunEnded):
-            if event.status == "skipped":
-                self.run_progress._line(f"[{event.index}/{event.total}] {event.method} skipped: {event.message}")
-            elif event.status == "not run":
-                self.run_progress._line(f"[{event.index}/{event.total}] {event.method} not run: {event.message}")
-        elif isinstance(event, StudyFinished):
-            self.run_progress._line(f"study {event.status}")
-        else:
-            self.run_progress(event)
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from .cli import EXIT_FAILED, EXIT_OK, _install_stop_signals
-
-    spec = spec_from_args(args)
-    stop = threading.Event()
-    _install_stop_signals(stop)
-    study_dir = run_study(spec, args.runs_dir, StudyProgress(), stop)
-    state = load_study(study_dir)
-    print((study_dir / "table.md").read_text(encoding="utf-8"), flush=True)
-    print(f"study: {study_dir}", flush=True)
-    return EXIT_OK if state.get("status") == "finished" else EXIT_FAILED
-
-
-def register_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "compare", help="run several methods x seeds on the same data split and tabulate mean ± std",
-        description="Train every method with every seed on the same labelled subset and write a study folder "
-                    "with table.md, table.csv and table.tex (mean ± sample std of best and final validation "
-                    "accuracy, mean wall time). The last line printed is 'study: <folder>'.")
-    p.add_argument("preset", help="preset file: data, target, sources and recipe shared by every method")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                   help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)})")
-    p.add_argument("--seeds", type=int, default=3, help="runs per method, seeds train.seed, train.seed+1, ...")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a preset key for every method, or for one with METHOD:KEY=VALUE "
-                        "(e.g. kd:method.kd_lambda=0.5)")
-    p.add_argument("--runs-dir", help="runs folder; the study goes to <runs-dir>/studies/")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--name", help="study name (default: the preset's name)")
-    p.add_argument("--teacher", help="KD's teacher: a run folder or model file trained on the target's classes "
-                                     "(default: the preset's source number method.teacher)")
-    p.add_argument("--teacher-arch", help="train KD's teacher for each seed: this architecture, supervised on "
-                                          "the same labelled subset and recipe (reported as its own row)")
-    p.set_defaults(func=cmd_compare)
-
-
-__all__ = ["StudySpec", "run_study", "load_study", "method_curves", "summarize", "register_commands",
+__all__ = ["StudySpec", "run_study", "load_study", "method_curves", "summarize", "split_overrides",
            "StudyRunStarted", "StudyRunEnded", "StudyFinished"]

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
-import shutil
 import socket
 import threading
 import time
@@ -25,27 +23,29 @@ from typing import Any, Callable
 import torch
 
 from . import events as ev
-from .atomic import atomic_write_text, atomic_write_with
+from .atomic import atomic_write_text
 from .config import ExperimentConfig, dumps_preset
 from .data import DatasetSplits, load_dataset
 from .data.batches import BatchStream
 from .device import device_description, resolve_device
 from .distributed import DistContext
-from .errors import TrainingFailed, UserInputError
-from .losses import target_loss
+from .errors import StoppedBeforeStart, TrainingFailed, UserInputError
+from .eval_report import EvalReport
 from .methods import METHODS
 from .methods.base import MethodContext, TrainingMethod
 from .runs import FAILED, FINISHED, RUNNING, STOPPED, MetricsLog, RunFolder, default_runs_root, library_versions, now_iso
+from .run_checkpoint import CheckpointError, CheckpointMeta, RunCheckpoint
+from .run_summary import RunSummary
 from .schedule import lr_factor
 from .sources import SourceEnsemble, build_source, source_settings
-
-CHECKPOINT_FORMAT = "sskt-studio-checkpoint"
+from .tasks import Task, task_for_data
 
 
 @dataclass
 class _Setup:
     device: torch.device
     data: DatasetSplits
+    task: Task
     method: TrainingMethod
     train_stream: BatchStream
     val_stream: BatchStream
@@ -94,7 +94,7 @@ class Trainer:
         folder = find_run(str(run_dir), runs_root)
         if folder.status() == RUNNING:
             raise UserInputError(f"run {folder.path.name} is still running; stop it before resuming")
-        if folder.summary().get("status") == FINISHED:
+        if folder.summary().status == FINISHED:
             raise UserInputError(f"run {folder.path.name} already finished all its epochs")
         return cls(folder.config(), runs_root or folder.path.parent, on_event, stop_event, run_folder=folder)
 
@@ -108,16 +108,19 @@ class Trainer:
         self.dist.init(device)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         data = load_dataset(cfg.data, cfg.train.seed)
+        self._stop_if_asked("loading the dataset", device)  # Ctrl+C during a long load: stop now, not after it
+        task = task_for_data(data)  # what the labels need: loss, metrics, how logits become outputs
         sources = [build_source(s, device) for s in cfg.sources]
         for source, name in zip(sources, _unique([s.name for s in sources])):
             source.name = name
         ensemble = (SourceEnsemble(sources, **source_settings(cfg.train.source_precision, device)).to(device)
                     if sources else None)
+        self._stop_if_asked("loading the source models", device)
         scaler = torch.amp.GradScaler("cuda") if cfg.train.amp and device.type == "cuda" else None
         ctx = MethodContext(cfg, data.num_classes, data.class_names, data.image_size, device, ensemble,
-                            data.multi_label, scaler, dist=self.dist)
+                            data.multi_label, scaler, dist=self.dist, task=task)
         torch.manual_seed(cfg.train.seed)  # network initialisation depends on the seed only
-        method = METHODS.get(cfg.method.name)(ctx)
+        method = METHODS.get(cfg.method.name).build(ctx)
         self.dist.broadcast_parameters(method.networks.values())
         shard = (self.dist.rank, world)
         train_stream = BatchStream(data.train, batch_size=cfg.train.batch_size // world, shuffle=True,
@@ -127,7 +130,11 @@ class Trainer:
         val_stream = BatchStream(data.val, batch_size=max(cfg.train.batch_size, 256), shuffle=False, augment=False,
                                  mean=data.mean, std=data.std, device=device, seed=cfg.train.seed,
                                  resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
-        return _Setup(device, data, method, train_stream, val_stream)
+        return _Setup(device, data, task, method, train_stream, val_stream)
+
+    def _stop_if_asked(self, phase: str, device: torch.device) -> None:
+        if self.dist.any(self.stop_event.is_set(), device):  # every rank stops, or the others would wait
+            raise StoppedBeforeStart(phase)
 
     # ------------------------------------------------------------------------------- events
     def _emit(self, event: ev.Event, *, best_effort: bool = False) -> None:
@@ -158,18 +165,19 @@ class Trainer:
 
     def _run(self) -> RunFolder | None:
         setup = self._setup()  # raises UserInputError on bad input, before any folder exists
-        cfg, method = self.config, setup.method
-        start_epoch, best_acc, best_epoch, wall_before, global_step = 0, -1.0, -1, 0.0, 0
+        cfg, method, headline = self.config, setup.method, setup.task.headline
+        start_epoch, best_epoch, wall_before, global_step = 0, -1, 0.0, 0
+        best_score: float | None = None  # of the task's headline metric; None until an epoch ends
         main = self.dist.is_main
         if self.run_folder is None:
             self.run_folder = RunFolder.create(self.runs_root, cfg) if main else None
         else:
             state = self._load_resume_state(setup)
             if state is not None:
-                start_epoch, best_acc, best_epoch, global_step = (state["epoch"], state["best_val_acc"],
-                                                                  state["best_epoch"], state["global_step"])
-                self._skipped_before = int(state.get("skipped_steps", 0))
-            wall_before = float(self.run_folder.summary().get("wall_time_s", 0.0))
+                start_epoch, best_score, best_epoch, global_step = (state.epoch, state.best_score,
+                                                                    state.best_epoch, state.global_step)
+                self._skipped_before = state.skipped_steps
+            wall_before = self.run_folder.summary().wall_time_s or 0.0
             if main:
                 self._trim_metrics(start_epoch)
         folder = self.run_folder if main else _NoFolder()
@@ -177,7 +185,7 @@ class Trainer:
         started = time.perf_counter()
         summary = self._base_summary(setup, start_epoch)
         folder.write_summary(summary)
-        final_acc = float("nan")
+        final_score = float("nan")
         epoch = start_epoch
         try:
             self._emit(ev.RunStarted(
@@ -186,7 +194,8 @@ class Trainer:
                 steps_per_epoch=len(setup.train_stream), num_classes=setup.data.num_classes,
                 class_names=setup.data.class_names, networks=tuple(method.networks),
                 source_names=tuple(method.ctx.sources.names) if method.ctx.sources else (),
-                train_size=len(setup.data.train), val_size=len(setup.data.val), time=time.time()))
+                train_size=len(setup.data.train), val_size=len(setup.data.val), time=time.time(),
+                task=setup.task.name, metric=headline.to_json(), train_metric=setup.task.train_metric.to_json()))
             for note in setup.data.notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
             if cfg.train.warmup_epochs >= cfg.train.epochs:
@@ -209,44 +218,46 @@ class Trainer:
                     self._emit(ev.LogMessage("warning", f"skipped {len(unreadable)} unreadable image(s) so far, "
                                              f"e.g. {sorted(unreadable)[0]}", time.time()))
                 val, report = self._evaluate(setup, epoch)
-                final_acc = val["acc"]
-                is_best = final_acc > best_acc
+                final_score = val[headline.key]
+                is_best = headline.better(final_score, best_score)
                 if is_best:
-                    best_acc, best_epoch = final_acc, epoch
-                self._save_checkpoint(setup, epoch + 1, global_step, best_acc, best_epoch, is_best, val)
+                    best_score, best_epoch = final_score, epoch
+                self._save_checkpoint(setup, epoch + 1, global_step, best_score, best_epoch, is_best, val)
                 folder.write_eval("last", report)
                 if is_best:
                     folder.write_eval("best", report)
                 self._emit(ev.EpochEnd(epoch=epoch, train=train_means, val=val, lr=self._current_lr(setup),
-                                       best_val_acc=best_acc, is_best=is_best,
+                                       best_val_acc=best_score, is_best=is_best,
                                        epoch_time_s=time.perf_counter() - epoch_start, time=time.time()))
-                summary.update(epochs_completed=epoch + 1, best_val_acc=best_acc, best_epoch=best_epoch + 1,
-                               final_val_acc=final_acc, final_val=val,
-                               wall_time_s=wall_before + time.perf_counter() - started,
-                               skipped_steps=self._skipped_total(setup))
+                summary = summary.updated(epochs_completed=epoch + 1, best_score=best_score,
+                                          best_epoch=best_epoch + 1, final_score=final_score, final_val=val,
+                                          wall_time_s=wall_before + time.perf_counter() - started,
+                                          skipped_steps=self._skipped_total(setup))
                 folder.write_summary(summary)
                 if self.dist.any(self.stop_event.is_set(), setup.device):
                     status = STOPPED if epoch + 1 < cfg.train.epochs else FINISHED
                     break
             wall = wall_before + time.perf_counter() - started
-            summary.update(status=status, wall_time_s=wall, finished=now_iso(), pid=None)
+            summary = summary.updated(status=status, wall_time_s=wall, finished=now_iso(), pid=None)
             folder.write_summary(summary)
-            self._emit(ev.RunFinished(status=status, epochs_completed=summary["epochs_completed"],
-                                      best_val_acc=best_acc, final_val_acc=final_acc, wall_time_s=wall,
+            self._emit(ev.RunFinished(status=status, epochs_completed=summary.epochs_completed,
+                                      best_val_acc=best_score if best_score is not None else -1.0,
+                                      final_val_acc=final_score, wall_time_s=wall,
                                       run_dir=str(folder.path), time=time.time()))
         except Exception as exc:  # noqa: BLE001  the run fails; the process and the GUI live on
             message = self._failure_sentence(exc, epoch)
             detail = traceback.format_exc()
-            summary.update(status=FAILED, message=message, finished=now_iso(), pid=None,
-                           wall_time_s=wall_before + time.perf_counter() - started)
+            summary = summary.updated(status=FAILED, message=message, finished=now_iso(), pid=None,
+                                      wall_time_s=wall_before + time.perf_counter() - started)
             try:
                 folder.write_summary(summary)
             except Exception as write_exc:  # noqa: BLE001  the disk that failed the run may refuse this too
                 message += (f"; the run's summary.json could not be updated either ({type(write_exc).__name__}), "
                             "so it still shows the state after the last completed epoch")
-            self._emit(ev.RunFailed(message=message, detail=detail, epochs_completed=summary["epochs_completed"],
+            self._emit(ev.RunFailed(message=message, detail=detail, epochs_completed=summary.epochs_completed,
                                     run_dir=str(folder.path), time=time.time()), best_effort=True)
         finally:
+            method.close()  # a feature-based method removes its hooks from the target and the sources
             if self._log is not None:
                 try:
                     self._log.close()
@@ -267,22 +278,21 @@ class Trainer:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return f"training failed in epoch {epoch + 1}: {type(exc).__name__}{': ' + first[:300] if first else ''}"
 
-    def _base_summary(self, setup: _Setup, start_epoch: int) -> dict[str, Any]:
-        previous = self.run_folder.summary() if start_epoch and self.run_folder else {}
-        cfg = self.config
-        summary = {
-            "status": RUNNING, "name": cfg.name, "method": cfg.method.name, "target": cfg.target.arch,
-            "dataset": cfg.data.dataset, "epochs": cfg.train.epochs, "epochs_completed": start_epoch,
-            "best_val_acc": previous.get("best_val_acc"), "best_epoch": previous.get("best_epoch"),
-            "final_val_acc": previous.get("final_val_acc"), "device": device_description(setup.device),
-            "wall_time_s": previous.get("wall_time_s", 0.0), "started": previous.get("started", now_iso()),
-            "finished": None, "message": "", "pid": os.getpid(), "host": socket.gethostname(),
-            "seed": cfg.train.seed, "num_classes": setup.data.num_classes, "train_size": len(setup.data.train),
-            "val_size": len(setup.data.val), "data_resident": setup.train_stream.resident,
-            "sources": [s.describe() for s in (setup.method.ctx.sources.sources if setup.method.ctx.sources else [])],
-            "skipped_steps": self._skipped_before, "versions": library_versions(), "processes": self.dist.world,
-        }
-        return summary
+    def _base_summary(self, setup: _Setup, start_epoch: int) -> RunSummary:
+        """The summary as the run starts; a resumed run keeps its earlier results and times."""
+        previous = self.run_folder.summary() if start_epoch and self.run_folder else RunSummary()
+        cfg, task = self.config, setup.task
+        sources = setup.method.ctx.sources.sources if setup.method.ctx.sources else []
+        return RunSummary(
+            status=RUNNING, name=cfg.name, method=cfg.method.name, target=cfg.target.arch, dataset=cfg.data.dataset,
+            task=task.name, metric=task.headline, epochs=cfg.train.epochs, epochs_completed=start_epoch,
+            best_score=previous.best_score, best_epoch=previous.best_epoch, final_score=previous.final_score,
+            final_val=previous.final_val, device=device_description(setup.device),
+            wall_time_s=previous.wall_time_s or 0.0, started=previous.started or now_iso(), finished=None,
+            message="", pid=os.getpid(), host=socket.gethostname(), seed=cfg.train.seed,
+            num_classes=setup.data.num_classes, train_size=len(setup.data.train), val_size=len(setup.data.val),
+            data_resident=setup.train_stream.resident, sources=tuple(s.describe() for s in sources),
+            skipped_steps=self._skipped_before, versions=library_versions(), processes=self.dist.world)
 
     # ------------------------------------------------------------------------------- one epoch
     def _set_lr(self, setup: _Setup, global_step: int) -> float:
@@ -304,7 +314,8 @@ class Trainer:
         names = method.loss_names()
         skip_bad = cfg.train.nan_policy == "skip"
         skipped_at_start = len(method.ctx.skipped_steps)
-        # running sums on the device: losses..., correct, samples, steps counted; read back once per window
+        # running sums on the device: losses..., the task's training score, samples, steps counted;
+        # read back once per window
         epoch_sums = torch.zeros(len(names) + 3, device=device)
         window = torch.zeros(len(names) + 3, device=device)
         one = torch.ones(1, device=device)
@@ -320,10 +331,10 @@ class Trainer:
             lr = self._set_lr(setup, global_step)
             if self.fault_hook is not None:
                 self.fault_hook(epoch, step)
-            out = method.train_step(batch.pixels, batch.images, batch.labels, global_step)
+            out = method.train_step(batch, global_step)
             global_step += 1
             values = torch.cat([torch.stack([out.losses[n].float() for n in names] +
-                                            [_correct(out.logits, batch.labels).float(),
+                                            [setup.task.train_score(out.logits, batch.labels).float(),
                                              torch.tensor(float(batch.labels.shape[0]), device=device)]), one])
             if skip_bad:  # a skipped batch changed nothing; keep its NaN out of the curves (no host sync)
                 values = torch.where(torch.isfinite(values[: len(names)]).all(), values, torch.zeros_like(values))
@@ -352,7 +363,7 @@ class Trainer:
         stats = epoch_sums.tolist()
         counted = stats[-1] / world
         means = {n: stats[i] / counted if counted else float("nan") for i, n in enumerate(names)}
-        means["acc"] = stats[-3] / max(stats[-2], 1)
+        means[setup.task.train_metric.key] = stats[-3] / max(stats[-2], 1)
         skipped = len(method.ctx.skipped_steps) - skipped_at_start
         if skipped:
             self._emit(ev.LogMessage("warning", f"skipped {skipped} batch(es) with a NaN or infinite loss in epoch "
@@ -374,55 +385,24 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def _evaluate(self, setup: _Setup, epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
-        method, device = setup.method, setup.device
-        classes = setup.data.num_classes
+    def _evaluate(self, setup: _Setup, epoch: int) -> tuple[dict[str, float], EvalReport]:
+        """The validation split through every network of the method; the task's evaluator sums
+        on the device per batch and over ranks once at the end."""
+        method = setup.method
         method.train(False)
-        names = list(method.networks)
-        loss_sum = torch.zeros(len(names), device=device)
-        top1 = torch.zeros(len(names), device=device)
-        top5 = torch.zeros(len(names), device=device)
-        confusion = torch.zeros(len(names), classes * classes, device=device, dtype=torch.long)
-        seen_t = torch.zeros(1, device=device)
+        evaluator = setup.task.evaluator(list(method.networks), setup.data.class_names, setup.device)
         for batch in setup.val_stream.epoch(0):
-            logits_by_net = method.predict(batch.images)
-            n = batch.labels.shape[0]
-            seen_t += n
-            for i, name in enumerate(names):
-                logits = logits_by_net[name]
-                loss_sum[i] += target_loss(logits, batch.labels) * n
-                top1[i] += _correct(logits, batch.labels)
-                if classes >= 5:
-                    k5 = logits.topk(5, dim=1).indices
-                    top5[i] += (k5 == batch.labels[:, None]).any(dim=1).sum()
-                pred = logits.argmax(dim=1)
-                confusion[i] += torch.bincount(batch.labels * classes + pred, minlength=classes * classes)
-        for tensor in (loss_sum, top1, top5, confusion, seen_t):  # each rank saw its share of the set
-            self.dist.sum_(tensor)
-        seen = max(int(seen_t.item()), 1)
-        loss_l, top1_l, top5_l = (loss_sum / seen).tolist(), (top1 / seen).tolist(), (top5 / seen).tolist()
-        matrices = confusion.view(len(names), classes, classes).tolist()
-        primary = names.index(method.primary) if method.primary in names else 0
-        val = {"loss": loss_l[primary], "acc": top1_l[primary]}
-        if classes >= 5:
-            val["top5"] = top5_l[primary]
-        if len(names) > 1:
-            for i, name in enumerate(names):
-                val[f"{name}/acc"] = top1_l[i]
-                val[f"{name}/loss"] = loss_l[i]
-        matrix = matrices[primary]
-        per_class = [row[c] / max(sum(row), 1) for c, row in enumerate(matrix)]
-        report = {"epoch": epoch + 1, "acc": val["acc"], "top5": val.get("top5"), "loss": val["loss"],
-                  "per_class_acc": per_class, "confusion": matrix, "class_names": list(setup.data.class_names),
-                  "network": names[primary]}
-        return val, report
+            evaluator.update(method.predict(batch.images), batch.labels)
+        result = evaluator.compute(self.dist, method.primary, epoch + 1)  # reports count epochs from 1
+        return result.val, result.report
 
     # ------------------------------------------------------------------------------- checkpoints
     def _checkpoint_meta(self, setup: _Setup, val: dict[str, float]) -> dict[str, Any]:
         data, method = setup.data, setup.method
         networks = method.network_archs()
-        accs = {name: val.get(f"{name}/acc", val["acc"]) for name in networks}
-        export = method.export_network(accs)
+        key = setup.task.headline.key
+        scores = {name: val.get(f"{name}/{key}", val[key]) for name in networks}
+        export = method.export_network(scores)
         return {"arch": networks[export], "num_classes": data.num_classes, "class_names": list(data.class_names),
                 "input_size": data.image_size, "mean": list(data.mean), "std": list(data.std),
                 "method": self.config.method.name, "export_network": export,
@@ -430,53 +410,50 @@ class Trainer:
                 "sources": [s.describe() for s in (method.ctx.sources.sources if method.ctx.sources else [])],
                 "val": val, "multi_label": data.multi_label}
 
-    def _save_checkpoint(self, setup: _Setup, epochs_done: int, global_step: int, best_acc: float,
+    def _save_checkpoint(self, setup: _Setup, epochs_done: int, global_step: int, best_score: float | None,
                          best_epoch: int, is_best: bool, val: dict[str, float]) -> None:
-        state = setup.method.state_dict()
-        state.update({
-            "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epochs_done, "global_step": global_step,
-            "best_val_acc": best_acc, "best_epoch": best_epoch, "skipped_steps": self._skipped_total(setup),
-            "scaler": setup.method.ctx.scaler.state_dict() if setup.method.ctx.scaler is not None else None,
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if setup.device.type == "cuda" else []},
-            "preset": dumps_preset(self.config), "meta": self._checkpoint_meta(setup, val),
-        })
+        ctx = setup.method.ctx
+        meta = CheckpointMeta.from_dict(self._checkpoint_meta(setup, val), "the checkpoint being written")
+        checkpoint = RunCheckpoint.from_method_state(
+            setup.method.state_dict(), epoch=epochs_done, global_step=global_step, best_score=best_score,
+            best_epoch=best_epoch, skipped_steps=self._skipped_total(setup),
+            scaler=ctx.scaler.state_dict() if ctx.scaler is not None else None,
+            rng={"torch": torch.get_rng_state(),
+                 "cuda": torch.cuda.get_rng_state_all() if setup.device.type == "cuda" else []},
+            preset=dumps_preset(self.config), meta=meta)
         if not self.dist.is_main:
             return
-        folder = self.run_folder
-        last = folder.checkpoint_path("last")
-        atomic_write_with(last, lambda tmp: torch.save(state, tmp))
+        last = self.run_folder.checkpoint_path("last")
+        checkpoint.save(last)
         if is_best:
-            atomic_write_with(folder.checkpoint_path("best"), lambda tmp: shutil.copyfile(last, tmp))
+            RunCheckpoint.copy(last, self.run_folder.checkpoint_path("best"))
 
-    def _load_resume_state(self, setup: _Setup) -> dict[str, Any] | None:
+    def _load_resume_state(self, setup: _Setup) -> RunCheckpoint | None:
         path = self.run_folder.checkpoint_path("last")
         name = self.run_folder.path.name
-        if path.exists() and not path.is_file():
-            raise UserInputError(f"the last checkpoint of run {name} cannot be read ({path} is not a file); "
-                                 "it cannot be resumed")
         if not path.exists():
-            done = int(self.run_folder.summary().get("epochs_completed") or 0)
+            done = self.run_folder.summary().epochs_completed
             if done > 0 or self.run_folder.checkpoint_path("best").exists():
                 # starting over would trim the logged epochs and overwrite best.pt: refuse instead
                 raise UserInputError(f"run {name} completed {done} epoch(s) but its last checkpoint {path} is "
                                      "missing; it cannot be resumed (start a new run from its preset instead)")
             return None  # failed or stopped before the first epoch ended: start over in the same folder
         try:
-            state = torch.load(path, map_location=setup.device, weights_only=True)
-        except pickle.UnpicklingError:
-            raise UserInputError(f"the last checkpoint of run {self.run_folder.path.name} was refused: it holds "
-                                 "Python objects other than tensors, whose unpickling could run code on this "
-                                 "machine; it cannot be resumed") from None
-        except Exception as exc:  # noqa: BLE001
-            raise UserInputError(f"the last checkpoint of run {self.run_folder.path.name} cannot be read "
-                                 f"({type(exc).__name__}); it cannot be resumed") from None
-        setup.method.load_state_dict(state)
-        if state.get("scaler") is not None and setup.method.ctx.scaler is not None:
-            setup.method.ctx.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if setup.device.type == "cuda" and state["rng"].get("cuda"):
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+            state = RunCheckpoint.read(path, f"the last checkpoint of run {name}", map_location=setup.device)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}; it cannot be resumed") from None
+        try:
+            setup.method.load_state_dict(state.method_state())
+        except (KeyError, RuntimeError, ValueError) as exc:  # networks or optimizers of another shape or name
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"the last checkpoint of run {name} does not fit the run's networks ({reason}); "
+                                  "it cannot be resumed (was its preset.yaml edited?)") from None
+        if state.scaler is not None and setup.method.ctx.scaler is not None:
+            setup.method.ctx.scaler.load_state_dict(state.scaler)
+        if "torch" in state.rng:
+            torch.set_rng_state(state.rng["torch"].cpu())
+        if setup.device.type == "cuda" and state.rng.get("cuda"):
+            torch.cuda.set_rng_state_all([s.cpu() for s in state.rng["cuda"]])
         return state
 
     def _trim_metrics(self, start_epoch: int) -> None:
@@ -501,19 +478,13 @@ class Trainer:
 class _NoFolder:
     """What the non-zero ranks of a distributed run write to: nothing."""
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: RunSummary) -> None:
         pass
 
-    def write_eval(self, which: str, report: dict[str, Any]) -> None:
+    def write_eval(self, which: str, report: EvalReport) -> None:
         pass
 
     path = Path("")
-
-
-def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    if labels.dim() == 2:  # multi-label: fraction of correct 0/1 decisions, per sample
-        return ((logits > 0) == (labels > 0.5)).float().mean(dim=1).sum()
-    return (logits.argmax(dim=1) == labels).sum()
 
 
 def train(config: ExperimentConfig, runs_root: str | os.PathLike | None = None,

@@ -1,4 +1,5 @@
-"""Shared test set-up. GUI tests run offscreen; every test is checked for QThreads left running.
+"""Shared test set-up. GUI tests run offscreen unless a platform is chosen; every test is
+checked for QThreads left running.
 
 The fake trainer here emits the same events as the engine's Trainer (and writes a real run
 folder), so GUI behaviour that needs exact timing (stop in the middle, failures at a
@@ -30,14 +31,28 @@ def _offscreen_platform() -> str:
     return f"offscreen:configfile={config}"
 
 
-os.environ.setdefault("QT_QPA_PLATFORM", _offscreen_platform())
+def _test_platform(current: str) -> str:
+    """The Qt platform the tests run on. Unset, or the bare ``offscreen`` most headless CI sets:
+    offscreen with our own screen, so the screen is the same everywhere. A platform chosen in
+    full (``xcb`` under Xvfb, ``offscreen:configfile=...``) is kept: tests that depend on the
+    screen's size read it from Qt."""
+    if current.strip() in ("", "offscreen"):
+        return _offscreen_platform()
+    return current
+
+
+os.environ["QT_QPA_PLATFORM"] = _test_platform(os.environ.get("QT_QPA_PLATFORM", ""))
 
 import pytest  # noqa: E402
 
+import sskt_engine.catalog  # noqa: E402,F401  (registers the built-in methods, datasets, ...)
 from sskt_engine.config import ExperimentConfig, from_dict  # noqa: E402
 from sskt_engine.errors import UserInputError  # noqa: E402
+from sskt_engine.eval_report import EvalReport  # noqa: E402
 from sskt_engine.events import (EpochEnd, LogMessage, Progress, RunFailed, RunFinished,  # noqa: E402
                                 RunStarted)
+from sskt_engine.metric_info import ACCURACY, TOP5  # noqa: E402
+from sskt_engine.run_summary import RunSummary  # noqa: E402
 from sskt_engine.runs import MetricsLog, RunFolder  # noqa: E402
 
 try:
@@ -114,7 +129,7 @@ class FakeTrainer:
     @classmethod
     def resume(cls, run_dir, runs_root=None, on_event=None, stop_event=None) -> "FakeTrainer":
         folder = RunFolder(run_dir)
-        done = int(folder.summary().get("epochs_completed", 0))
+        done = folder.summary().epochs_completed
         return cls(folder.config(), runs_root, on_event, stop_event, _folder=folder, _start_epoch=done)
 
     def run(self) -> RunFolder:
@@ -124,8 +139,8 @@ class FakeTrainer:
         log = MetricsLog(folder)
         names = [s.display_name() for s in cfg.sources]
         epochs, steps = cfg.train.epochs, self.steps_per_epoch
-        summary = {"status": "running", "name": cfg.name, "method": cfg.method.name, "epochs": epochs,
-                   "epochs_completed": self.start_epoch, "pid": os.getpid(), "host": "fake"}
+        summary = RunSummary(status="running", name=cfg.name, method=cfg.method.name, epochs=epochs,
+                             epochs_completed=self.start_epoch, pid=os.getpid(), host="fake")
         folder.write_summary(summary)
 
         def emit(event):
@@ -139,7 +154,7 @@ class FakeTrainer:
             for epoch in range(self.start_epoch, epochs):
                 for step in range(1, steps + 1):
                     if self.stop_event.is_set():
-                        summary.update(status="stopped", epochs_completed=epoch, best_val_acc=best)
+                        summary = summary.updated(status="stopped", epochs_completed=epoch, best_score=best)
                         folder.write_summary(summary)
                         emit(RunFinished("stopped", epoch, best, acc, 0.1, str(folder.path), time.time()))
                         return folder
@@ -148,7 +163,8 @@ class FakeTrainer:
                     if self.fail_with is not None and global_step == 3:
                         raise self.fail_with
                     if self.fail_event_at == global_step:
-                        summary.update(status="failed", epochs_completed=epoch, message="the loss became NaN")
+                        summary = summary.updated(status="failed", epochs_completed=epoch,
+                                                  message="the loss became NaN")
                         folder.write_summary(summary)
                         emit(RunFailed("Training stopped: the loss became NaN at epoch 1.", "step 3: loss=nan",
                                        epoch, str(folder.path), time.time()))
@@ -163,15 +179,18 @@ class FakeTrainer:
                 emit(EpochEnd(epoch, {"loss": 1.0, "acc": acc}, {"loss": 1.0 / (epoch + 1), "acc": acc,
                                                                    "top5": 1.0}, 0.1, best, is_best, 0.01,
                               time.time()))
-                summary.update(epochs_completed=epoch + 1, best_val_acc=best, final_val_acc=acc)
+                summary = summary.updated(epochs_completed=epoch + 1, best_score=best, final_score=acc)
                 folder.write_summary(summary)
-                report = {"epoch": epoch, "acc": acc, "per_class_acc": [0.9, 0.5, 0.2],
-                          "confusion": [[9, 1, 0], [3, 5, 2], [4, 4, 2]], "class_names": ["a", "b", "c"]}
+                # written as the Trainer writes it: epoch is the 1-based number of the epoch evaluated
+                report = EvalReport(epoch=epoch + 1, network="target", metrics=(ACCURACY, TOP5),
+                                    values={"acc": acc, "top5": 1.0}, loss=1.0 / (epoch + 1),
+                                    class_names=("a", "b", "c"), per_class=(0.9, 0.5, 0.2),
+                                    confusion=((9, 1, 0), (3, 5, 2), (4, 4, 2)))
                 folder.write_eval("last", report)
                 if is_best:
                     folder.write_eval("best", report)
             emit(LogMessage("info", "fake run done", time.time()))
-            summary.update(status="finished")
+            summary = summary.updated(status="finished")
             folder.write_summary(summary)
             emit(RunFinished("finished", epochs, best, acc, 0.1, str(folder.path), time.time()))
             return folder
@@ -310,10 +329,12 @@ def make_window(qtbot, gui_env, dialogs):
                             runs_root=gui_env / "runs")
         qtbot.addWidget(window, before_close_func=before_close)
         window.show()
+        # The runs panel lists the runs folder in a worker thread: tests start from the listed state.
+        qtbot.waitUntil(lambda: not window.runs_panel.is_listing(), timeout=20000)
         return window
 
     yield make
-    from app import background
+    from app.worker import wait_for_all
 
-    background.wait_for_all(20000)
+    wait_for_all(20000)
     collector.stop()

@@ -102,8 +102,8 @@ sources:
 """
     folder = Trainer(loads_preset(preset), tmp_path / "runs").run()
     summary = folder.summary()
-    assert summary["status"] == "finished", summary.get("message")
-    described = {s["name"]: s for s in summary["sources"]}
+    assert summary.status == "finished", summary.message
+    described = {s["name"]: s for s in summary.sources}
     assert described["teacher.ts"]["num_classes"] == 5 and described["teacher.ts"]["input_size"] == 40
     assert described["teacher.ts"]["origin"].startswith("TorchScript file")
     assert described["teacher.pt2"]["num_classes"] == 7 and described["teacher.pt2"]["input_size"] == 32

@@ -63,7 +63,10 @@ def test_defaults_are_the_papers_recipe():
     ("train:\n  amp: yes please\n", "train.amp", 2, "true or false"),
     ("train:\n  learning_rate: 0.1\n", "train.learning_rate", 2, "unknown key"),
     ("trian:\n  lr: 0.1\n", "trian", 1, "did you mean 'train'"),
-    ("method:\n  aux_loss: mse\n", "method.aux_loss", 2, "not one of"),
+    ("method:\n  name: sskt\n  aux_loss: mse\n", "method.aux_loss", 3, "not one of"),
+    ("method:\n  aux_loss: soft_ce\n", "method.aux_loss", 2, "method sskt reads it, not supervised"),
+    ("sources: []\nmethod:\n  name: kd\n  kd_lambda: 0.5\n", "method.kd_lambda", 4, "since preset version 2 it is called "
+     "'distill_weight'"),
     ("method:\n  name: sskt\n  temperature: 0\n", "method.temperature", 3, "greater than 0"),
     ("target:\n  arch: resnet21\n", "target.arch", 2, "did you mean"),
     ("data:\n  val_split: 1.5\n", "data.val_split", 2, "at most 0.9"),
@@ -135,3 +138,10 @@ def test_every_builtin_preset_loads():
     assert any(p.name == "demo.yaml" for p in presets)
     for path in presets:
         assert isinstance(load_preset(path), ExperimentConfig)
+
+
+def test_a_long_wrong_value_is_shortened_in_every_message():
+    """Found by the fuzz test: a 3,000-character device name made a 3,000-character message."""
+    with pytest.raises(PresetError) as info:
+        loads_preset("train:\n  device: -9" + "7" * 3000 + "e-9\nmethod: {name: supervised}\n")
+    assert info.value.path == "train.device" and "is not auto" in str(info.value) and len(str(info.value)) < 200

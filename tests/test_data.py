@@ -126,19 +126,19 @@ def _cfg(**kw) -> DataConfig:
 
 def test_registry_lists_every_dataset_with_its_metadata():
     for key in ("cifar10", "cifar100", "stl10", "imagefolder", "demo", "demo-shapes"):
-        meta = DATASETS.entry(key).meta
-        assert meta["description"] and meta["multi_label"] is False
-    assert DATASETS.entry("cifar100").meta["classes"] == 100
-    assert DATASETS.entry("stl10").meta["image_size"] == 96
-    assert DATASETS.entry("imagefolder").meta["needs_root"] is True
-    assert DATASETS.entry("demo").meta["needs_root"] is False
+        info = DATASETS.get(key)
+        assert info.description and info.task == "single_label"
+    assert DATASETS.get("cifar100").num_classes == 100
+    assert DATASETS.get("stl10").image_size == 96
+    assert DATASETS.get("imagefolder").needs_root is True
+    assert DATASETS.get("demo").needs_root is False
 
 
 # ----------------------------------------------------------------------------- CIFAR
 
 def test_cifar10_reads_the_python_pickle_files(tmp_path):
     truth = write_cifar10(tmp_path)
-    splits = DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path)))
+    splits = DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path)))
     assert isinstance(splits.train, ImageSet)
     assert splits.train.images.dtype == torch.uint8 and splits.train.labels.dtype == torch.int64
     assert splits.train.images.shape == (5 * PER_BATCH, 3, 32, 32)
@@ -151,13 +151,13 @@ def test_cifar10_reads_the_python_pickle_files(tmp_path):
 
 def test_cifar10_root_may_name_the_extracted_folder_itself(tmp_path):
     write_cifar10(tmp_path)
-    splits = DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path / "cifar-10-batches-py")))
+    splits = DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path / "cifar-10-batches-py")))
     assert len(splits.train) == 5 * PER_BATCH and len(splits.val) == 10
 
 
 def test_cifar100_reads_fine_labels(tmp_path):
     train = write_cifar100(tmp_path)
-    splits = DATASETS.get("cifar100")(_cfg(dataset="cifar100", root=str(tmp_path)))
+    splits = DATASETS.get("cifar100").load(_cfg(dataset="cifar100", root=str(tmp_path)))
     assert splits.num_classes == 100 and splits.class_names[7] == "f7"
     assert torch.equal(splits.train.images, torch.from_numpy(train))
     assert splits.train.labels[:3].tolist() == [0, 1, 2] and len(splits.val) == 100
@@ -168,7 +168,7 @@ def test_missing_cifar_file_names_the_file_and_the_download_switch(tmp_path):
     write_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(DataError, match=r"'test_batch' is missing under .*cifar-10-batches-py.*data\.download: true"):
-        DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path)))
+        DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path)))
 
 
 def test_empty_root_is_a_data_error():
@@ -186,7 +186,7 @@ def test_download_fetches_the_official_archive_then_reads_it(tmp_path, monkeypat
         write_cifar10(root)  # what extracting the archive leaves behind
 
     monkeypatch.setattr(cifar, "download_archive", fake_download)
-    splits = DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path / "new"), download=True))
+    splits = DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path / "new"), download=True))
     assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
                       "c58f30108f718f92721af3b95e74349a")]
     assert len(splits.train) == 5 * PER_BATCH
@@ -213,7 +213,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(
         pickle.dumps({"data": _RunsCode(marker), "labels": [0]}, protocol=2))
     with pytest.raises(DataError, match=r"data_batch_3 refers to (__builtin__|builtins)\.exec.*could run code"):
-        DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path)))
+        DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path)))
     assert not marker.exists()
 
 
@@ -226,12 +226,12 @@ def test_garbage_and_wrong_shape_cifar_files_are_data_errors(tmp_path):
     _write_py2_pickle(tmp_path / "c" / "cifar-10-batches-py" / "test_batch",
                       {b"labels": [0], b"data": np.zeros((1, 100), np.uint8)})
     with pytest.raises(DataError, match=r"test_batch: 'data' must be a uint8 array of shape \[n, 3072\]"):
-        DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path / "c")))
+        DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path / "c")))
 
 
 def test_image_size_resizes_a_fixed_size_dataset(tmp_path):
     write_cifar10(tmp_path)
-    splits = DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path), image_size=16))
+    splits = DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path), image_size=16))
     assert splits.train.images.shape[1:] == (3, 16, 16) and splits.val.images.shape[1:] == (3, 16, 16)
     assert splits.image_size == 16 and any("resized" in n for n in splits.notes)
 
@@ -240,7 +240,7 @@ def test_image_size_resizes_a_fixed_size_dataset(tmp_path):
 
 def test_stl10_reads_column_major_binaries_and_shifts_labels(tmp_path):
     train, test = write_stl10(tmp_path)
-    splits = DATASETS.get("stl10")(_cfg(dataset="stl10", root=str(tmp_path)))
+    splits = DATASETS.get("stl10").load(_cfg(dataset="stl10", root=str(tmp_path)))
     assert torch.equal(splits.train.images, torch.from_numpy(train))
     assert torch.equal(splits.val.images, torch.from_numpy(test))
     assert splits.train.labels.tolist() == [0, 1, 9, 2] and splits.val.labels.tolist() == [4, 5, 6]
@@ -252,18 +252,18 @@ def test_stl10_missing_and_truncated_files(tmp_path):
     folder = tmp_path / "stl10_binary"
     (folder / "test_y.bin").unlink()
     with pytest.raises(DataError, match="'test_y.bin' is missing under .*stl10_binary.*data.download: true"):
-        DATASETS.get("stl10")(_cfg(dataset="stl10", root=str(tmp_path)))
+        DATASETS.get("stl10").load(_cfg(dataset="stl10", root=str(tmp_path)))
     (folder / "test_y.bin").write_bytes(bytes([1, 2, 3]))
     (folder / "train_X.bin").write_bytes(b"\x00" * 1000)
     with pytest.raises(DataError, match="train_X.bin is not an STL-10 image file"):
-        DATASETS.get("stl10")(_cfg(dataset="stl10", root=str(tmp_path)))
+        DATASETS.get("stl10").load(_cfg(dataset="stl10", root=str(tmp_path)))
 
 
 # ----------------------------------------------------------------------------- image folders
 
 def test_image_folder_decodes_resizes_and_skips_unreadable_files(tmp_path):
     write_image_folder(tmp_path)
-    splits = DATASETS.get("imagefolder")(_cfg(dataset="imagefolder", root=str(tmp_path), image_size=8))
+    splits = DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path), image_size=8))
     assert splits.class_names == ("ant", "moth", "zebra")  # sorted folder names
     assert isinstance(splits.train, ImageSet) and splits.train.images.shape == (15, 3, 8, 8)
     assert splits.train.labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5
@@ -298,18 +298,18 @@ def test_empty_class_folder_and_empty_root_are_data_errors(tmp_path):
     write_image_folder(tmp_path / "a")
     (tmp_path / "a" / "empty").mkdir()
     with pytest.raises(DataError, match=r"class folder .*empty holds no images"):
-        DATASETS.get("imagefolder")(_cfg(dataset="imagefolder", root=str(tmp_path / "a")))
+        DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path / "a")))
     (tmp_path / "b").mkdir()
     with pytest.raises(DataError, match="holds no class subfolders"):
-        DATASETS.get("imagefolder")(_cfg(dataset="imagefolder", root=str(tmp_path / "b")))
+        DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path / "b")))
     with pytest.raises(DataError, match="does not exist"):
-        DATASETS.get("imagefolder")(_cfg(dataset="imagefolder", root=str(tmp_path / "nowhere")))
+        DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path / "nowhere")))
 
 
 def test_large_image_folder_stays_on_disk_and_streams_through_the_dataloader(tmp_path, monkeypatch):
     write_image_folder(tmp_path)
     monkeypatch.setattr(image_folder, "IN_MEMORY_LIMIT_BYTES", 0)
-    splits = DATASETS.get("imagefolder")(_cfg(dataset="imagefolder", root=str(tmp_path), image_size=8))
+    splits = DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path), image_size=8))
     assert isinstance(splits.train, FileImageSet) and len(splits.train) == 15
     assert not any(p.endswith("broken.png") for p in splits.train.paths)
     stream = BatchStream(splits.train, batch_size=4, shuffle=True, augment=True, mean=splits.mean,
@@ -358,7 +358,7 @@ def test_val_split_is_stratified_and_disjoint(tmp_path):
     assert torch.bincount(splits.val.labels, minlength=10).tolist() == [2] * 10
     assert len(splits.train) == 80
     rows = lambda s: sorted(bytes(x.flatten().tolist()) for x in s.images)  # noqa: E731
-    full = DATASETS.get("cifar10")(_cfg(dataset="cifar10", root=str(tmp_path)))
+    full = DATASETS.get("cifar10").load(_cfg(dataset="cifar10", root=str(tmp_path)))
     assert rows(ImageSet(torch.cat([splits.train.images, splits.val.images]), splits.train.labels)) == rows(full.train)
 
 
@@ -472,3 +472,19 @@ def test_preview_spreads_over_classes(tmp_path):
     assert images.shape == (4, 8, 8, 3) and names == ["ant", "moth", "zebra", "ant"]
     with pytest.raises(DataError, match="does not exist"):
         preview_samples(_cfg(dataset="imagefolder", root=str(tmp_path / "missing")))
+
+
+def test_an_image_folder_is_read_at_its_own_size_and_the_run_says_so(tmp_path):
+    """Issue 18, item 10: 32 px images trained at 64 px (4x the compute) and nothing said so."""
+    from PIL import Image as PILImage
+
+    for cls in ("a", "b"):
+        for i in range(3):
+            path = tmp_path / cls / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            PILImage.fromarray(np.full((32, 40, 3), 40 * i, dtype=np.uint8)).save(path)
+    splits = DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path)))
+    assert splits.image_size == 32 and tuple(splits.train.images.shape[-2:]) == (32, 32)
+    assert any("read at 32 px, the median shorter side of 6 sampled file(s)" in note for note in splits.notes)
+    chosen = DATASETS.get("imagefolder").load(_cfg(dataset="imagefolder", root=str(tmp_path), image_size=16))
+    assert chosen.image_size == 16 and not any("px" in note for note in chosen.notes)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sskt_engine.config import ExperimentConfig, PresetError, loads_preset
+from sskt_engine.registry import METHODS
 
 # What a PresetError without a key path says instead: the document (or the override) itself is wrong.
 DOCUMENT_LEVEL = ("not valid YAML", "a preset must be a mapping", "the document is nested too deeply",
@@ -52,6 +53,8 @@ def _sections() -> dict[str, list[str]]:
         args = typing.get_args(hint)
         cls = args[0] if args and dataclasses.is_dataclass(args[0]) else hint
         out[f.name] = [g.name for g in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+    # each method reads its own keys: every method's are fair game under method:
+    out["method"] = sorted({g.name for info in METHODS.entries() for g in dataclasses.fields(info.options)})
     return out
 
 

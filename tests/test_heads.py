@@ -17,7 +17,7 @@ SIDE = {"torchvision": 64}
 @pytest.mark.parametrize("arch", ARCHITECTURES.keys())
 def test_heads_on_every_architecture(arch, sources, head):
     torch.manual_seed(0)
-    side = SIDE.get(ARCHITECTURES.entry(arch).meta["family"], 32)
+    side = SIDE.get(ARCHITECTURES.get(arch).family, 32)
     net = TargetNetwork(build_architecture(arch, 5), side, sources, head)
     x = torch.randn(2, 3, side, side)
     out = net(x)

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from sskt_engine.losses import auxiliary_loss, kd_kl, soft_cross_entropy, soft_focal, target_loss
+from sskt_engine.losses import (auxiliary_loss, binary_cross_entropy, cross_entropy, kd_kl, soft_cross_entropy,
+                                soft_focal)
 
 S = torch.tensor([[2.0, 0.0, -1.0]])  # source logits
 Z = torch.tensor([[0.5, 1.0, 0.0]])  # auxiliary-head logits
@@ -50,9 +51,9 @@ def test_soft_ce_minimum_is_at_the_teachers_distribution():
     assert torch.allclose(torch.softmax(z, 1), torch.softmax(S, 1), atol=1e-3)
 
 
-def test_target_loss_ce_and_multilabel_bce():
+def test_target_losses_ce_and_multilabel_bce():
     logits = torch.tensor([[1.0, 2.0]])
-    assert target_loss(logits, torch.tensor([1])).item() == pytest.approx(-math.log(_softmax([1, 2])[1]))
+    assert cross_entropy(logits, torch.tensor([1])).item() == pytest.approx(-math.log(_softmax([1, 2])[1]))
     sig = [1 / (1 + math.exp(-v)) for v in (1.0, 2.0)]
     expected = -(math.log(sig[0]) + math.log(1 - sig[1])) / 2
-    assert target_loss(logits, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(expected, rel=1e-6)
+    assert binary_cross_entropy(logits, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(expected, rel=1e-6)

@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from sskt_engine import events as ev
 from sskt_engine.config import loads_preset
+from sskt_engine.data.batches import Batch
 from sskt_engine.errors import UserInputError
 from sskt_engine.losses import (batch_negative_entropy, binary_kd_kl, dml_losses, focal_loss, kd_loss,
                                 masked_subclass_softmax)
@@ -22,6 +23,7 @@ from sskt_engine.methods.kd import check_teacher
 from sskt_engine.methods.maxl import maxl_meta_objective
 from sskt_engine.models.target import TargetOutput
 from sskt_engine.sources import FrozenSource, SourceEnsemble
+from sskt_engine.tasks import SingleLabelTask
 from sskt_engine.trainer import Trainer
 
 Z = torch.tensor([[0.5, 1.0, 0.0]])  # student logits
@@ -44,7 +46,7 @@ def test_kd_loss_by_hand():
     q = _softmax(Z[0].tolist())
     ce = -math.log(q[1])
     kl = _kl(_softmax(S[0].tolist(), t), _softmax(Z[0].tolist(), t))
-    total, target, distill = kd_loss(Z, S, torch.tensor([1]), lam, t)
+    total, target, distill = kd_loss(Z, S, torch.tensor([1]), lam, t, SingleLabelTask())
     assert target.item() == pytest.approx(ce, rel=1e-6)
     assert distill.item() == pytest.approx(t * t * kl, rel=1e-6)
     assert total.item() == pytest.approx((1 - lam) * ce + lam * t * t * kl, rel=1e-6)
@@ -52,7 +54,7 @@ def test_kd_loss_by_hand():
 
 def test_kd_loss_does_not_train_the_teacher():
     student, teacher = Z.clone().requires_grad_(True), S.clone().requires_grad_(True)
-    kd_loss(student, teacher, torch.tensor([0]), 0.9, 4.0)[0].backward()
+    kd_loss(student, teacher, torch.tensor([0]), 0.9, 4.0, SingleLabelTask())[0].backward()
     assert teacher.grad is None and student.grad is not None
 
 
@@ -71,18 +73,18 @@ def test_dml_losses_by_hand_for_two_and_three_peers():
     y = torch.tensor([2])
     a, b, c = Z, S, torch.tensor([[0.0, -0.5, 1.5]])
     pa, pb, pc = (_softmax(x[0].tolist()) for x in (a, b, c))
-    terms = dml_losses([a, b], y)
+    terms = dml_losses([a, b], y, SingleLabelTask())
     assert terms[0][0].item() == pytest.approx(-math.log(pa[2]), rel=1e-6)
     assert terms[0][1].item() == pytest.approx(_kl(pb, pa), rel=1e-6)  # KL(p_other || p_self)
     assert terms[1][1].item() == pytest.approx(_kl(pa, pb), rel=1e-6)
-    three = dml_losses([a, b, c], y)
+    three = dml_losses([a, b, c], y, SingleLabelTask())
     assert three[0][1].item() == pytest.approx((_kl(pb, pa) + _kl(pc, pa)) / 2, rel=1e-6)
     assert three[2][1].item() == pytest.approx((_kl(pa, pc) + _kl(pb, pc)) / 2, rel=1e-6)
 
 
 def test_dml_mimicry_term_treats_the_other_peer_as_a_constant():
     a, b = Z.clone().requires_grad_(True), S.clone().requires_grad_(True)
-    ce, kl = dml_losses([a, b], torch.tensor([0]))[0]
+    ce, kl = dml_losses([a, b], torch.tensor([0]), SingleLabelTask())[0]
     (ce + kl).backward()
     assert b.grad is None and a.grad is not None
 
@@ -178,6 +180,10 @@ def test_maxl_meta_gradient_is_second_order():
 
 # ----------------------------------------------------------------------------- DML symmetry
 
+def _batch(pixels: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> Batch:
+    return Batch(pixels, images, labels, torch.arange(len(labels)))
+
+
 def _context(preset: str, *overrides: str, sources=None, classes=6, names=None) -> MethodContext:
     cfg = loads_preset(preset, overrides=list(overrides))
     names = names or tuple(f"c{i}" for i in range(classes))
@@ -197,14 +203,14 @@ train: {epochs: 2, batch_size: 16, lr: 0.05, schedule: cosine, seed: 1, determin
 def test_dml_two_peers_are_symmetric_under_swapping():
     torch.manual_seed(0)
     ctx = _context(TINY, "method.name=dml")
-    first = METHODS.get("dml")(ctx)
-    swapped = METHODS.get("dml")(_context(TINY, "method.name=dml"))
+    first = METHODS.get("dml").build(ctx)
+    swapped = METHODS.get("dml").build(_context(TINY, "method.name=dml"))
     swapped.networks["peer1"].load_state_dict(first.networks["peer2"].state_dict())
     swapped.networks["peer2"].load_state_dict(first.networks["peer1"].state_dict())
     images = torch.randn(8, 3, 32, 32)
     labels = torch.randint(0, 6, (8,))
-    out_a = first.train_step(images, images, labels, 0)
-    out_b = swapped.train_step(images, images, labels, 0)
+    out_a = first.train_step(_batch(images, images, labels), 0)
+    out_b = swapped.train_step(_batch(images, images, labels), 0)
     for term in ("ce", "kl"):
         assert out_a.losses[f"peer1/{term}"].item() == pytest.approx(out_b.losses[f"peer2/{term}"].item(), rel=1e-6)
         assert out_a.losses[f"peer2/{term}"].item() == pytest.approx(out_b.losses[f"peer1/{term}"].item(), rel=1e-6)
@@ -218,14 +224,14 @@ def test_dml_two_peers_are_symmetric_under_swapping():
 
 
 def test_dml_exports_the_best_peer_and_reports_each_arch():
-    method = METHODS.get("dml")(_context(TINY, "method.name=dml", "method.peers=3",
+    method = METHODS.get("dml").build(_context(TINY, "method.name=dml", "method.peers=3",
                                          "method.peer_archs=[tiny_cnn, small_cnn, tiny_cnn]"))
     assert list(method.networks) == ["peer1", "peer2", "peer3"] and len(method.optimizers) == 3
     assert method.network_archs() == {"peer1": "tiny_cnn", "peer2": "small_cnn", "peer3": "tiny_cnn"}
     assert method.export_network({"peer1": 0.2, "peer2": 0.5, "peer3": 0.4}) == "peer2"
     assert method.export_network({"peer1": 0.5, "peer2": 0.5, "peer3": 0.4}) == "peer1"
     with pytest.raises(UserInputError, match="one architecture per peer"):
-        METHODS.get("dml")(_context(TINY, "method.name=dml", "method.peer_archs=[tiny_cnn]"))
+        METHODS.get("dml").build(_context(TINY, "method.name=dml", "method.peer_archs=[tiny_cnn]"))
 
 
 # ----------------------------------------------------------------------------- KD's teacher check
@@ -240,7 +246,7 @@ def _frozen(name: str, classes: int, class_names=None) -> FrozenSource:
 def test_kd_refuses_a_teacher_with_another_class_count():
     sources = SourceEnsemble([_frozen("shapes", 12)])
     with pytest.raises(UserInputError) as info:
-        METHODS.get("kd")(_context(TINY, "method.name=kd", "sources=[{kind: run, path: x}]", sources=sources))
+        METHODS.get("kd").build(_context(TINY, "method.name=kd", "sources=[{kind: run, path: x}]", sources=sources))
     assert str(info.value) == ("source 'shapes' cannot be the KD teacher: it predicts 12 classes but the target "
                                "dataset has 6; KD needs a teacher trained on the target's classes")
 
@@ -258,8 +264,8 @@ def test_kd_refuses_a_teacher_with_other_class_names_and_accepts_a_matching_one(
     assert check_teacher(ctx, 1).name == "same" and check_teacher(ctx, 2).name == "unnamed"
     with pytest.raises(UserInputError, match="only 3 source"):
         check_teacher(ctx, 3)
-    method = METHODS.get("kd")(ctx)
-    out = method.train_step(torch.rand(4, 3, 32, 32), torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0]), 0)
+    method = METHODS.get("kd").build(ctx)
+    out = method.train_step(_batch(torch.rand(4, 3, 32, 32), torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])), 0)
     assert set(out.losses) == {"loss", "target", "kd"} and torch.isfinite(out.losses["loss"])
 
 
@@ -278,19 +284,19 @@ def sources_dir(tmp_path_factory):
 
 def _method_config(method: str, sources_dir):
     overrides = [f"method.name={method}"]
-    if method == "sskt":
+    if method in ("sskt", "fitnets"):
         overrides.append(f"sources=[{{kind: run, path: '{sources_dir['shapes']}', name: shapes}}]")
     if method == "kd":
         overrides.append(f"sources=[{{kind: run, path: '{sources_dir['demo']}', name: teacher}}]")
     return loads_preset(TINY, overrides=overrides)
 
 
-@pytest.mark.parametrize("method", ["supervised", "sskt", "kd", "dml", "maxl"])
+@pytest.mark.parametrize("method", ["supervised", "sskt", "kd", "dml", "maxl", "fitnets"])
 def test_method_trains_stops_and_resumes_like_an_uninterrupted_run(method, sources_dir, tmp_path):
     cfg = _method_config(method, sources_dir)
     seen: list = []
     straight = Trainer(cfg, tmp_path / "a", seen.append).run()
-    assert straight.summary()["status"] == "finished", straight.summary()["message"]
+    assert straight.summary().status == "finished", straight.summary().message
 
     stop = threading.Event()
 
@@ -299,22 +305,23 @@ def test_method_trains_stops_and_resumes_like_an_uninterrupted_run(method, sourc
             stop.set()
 
     folder = Trainer(cfg, tmp_path / "b", stop_after_first_epoch, stop).run()
-    assert folder.summary()["status"] == "stopped" and folder.summary()["epochs_completed"] == 1
+    assert folder.summary().status == "stopped" and folder.summary().epochs_completed == 1
     resumed = Trainer.resume(folder.path).run().summary()
-    assert resumed["status"] == "finished" and resumed["epochs_completed"] == 2
-    assert resumed["final_val"]["loss"] == pytest.approx(straight.summary()["final_val"]["loss"], abs=1e-5)
-    assert resumed["final_val_acc"] == pytest.approx(straight.summary()["final_val_acc"], abs=1e-6)
+    assert resumed.status == "finished" and resumed.epochs_completed == 2
+    assert resumed.final_val["loss"] == pytest.approx(straight.summary().final_val["loss"], abs=1e-5)
+    assert resumed.final_score == pytest.approx(straight.summary().final_score, abs=1e-6)
 
     progress = next(e for e in seen if isinstance(e, ev.Progress))
     expected = {"supervised": {"loss", "target"}, "sskt": {"loss", "target", "aux/shapes"},
                 "kd": {"loss", "target", "kd"},
                 "dml": {"loss", "target", "peer1/ce", "peer1/kl", "peer2/ce", "peer2/kl"},
-                "maxl": {"loss", "target", "aux", "meta", "neg_entropy"}}[method]
+                "maxl": {"loss", "target", "aux", "meta", "neg_entropy"},
+                "fitnets": {"loss", "target", "hint/shapes"}}[method]
     assert set(progress.losses) == expected
     assert all(math.isfinite(v) for v in progress.losses.values())
     checkpoint = torch.load(straight.checkpoint_path("last"), weights_only=True)
     if method == "dml":
-        final = straight.summary()["final_val"]
+        final = straight.summary().final_val
         assert {"peer1/acc", "peer2/acc"} <= set(final)
         best_peer = max(("peer1", "peer2"), key=lambda p: final[f"{p}/acc"])
         assert checkpoint["meta"]["export_network"] == best_peer
@@ -323,6 +330,8 @@ def test_method_trains_stops_and_resumes_like_an_uninterrupted_run(method, sourc
         assert set(checkpoint["optimizers"]) == {"target", "generator"} and "generator" in checkpoint
         assert checkpoint["optimizers"]["generator"]["param_groups"][0]["initial_lr"] == pytest.approx(1e-3)
         assert set(checkpoint["models"]) == {"target"}  # the generator is never exported
+    if method == "fitnets":  # the adapters are saved for resume (which matched above), never as a network
+        assert set(checkpoint["models"]) == {"target"} and "adapters" in checkpoint
 
 
 def test_kd_refuses_the_shapes_teacher_before_any_run_folder(sources_dir, tmp_path):
@@ -339,32 +348,33 @@ def test_dml_run_can_be_a_source_and_maxl_state_round_trips(sources_dir, tmp_pat
     dml = Trainer(_method_config("dml", sources_dir).replace(), tmp_path).run()
     kd = loads_preset(TINY, overrides=["method.name=kd", "train.epochs=1",
                                        f"sources=[{{kind: run, path: '{dml.path}'}}]"])
-    assert Trainer(kd, tmp_path).run().summary()["status"] == "finished"
+    assert Trainer(kd, tmp_path).run().summary().status == "finished"
 
     ctx = _context(TINY, "method.name=maxl")
     torch.manual_seed(0)
-    method = METHODS.get("maxl")(ctx)
-    method.train_step(torch.rand(4, 3, 32, 32), torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]), 0)
+    method = METHODS.get("maxl").build(ctx)
+    method.train_step(_batch(torch.rand(4, 3, 32, 32), torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])), 0)
     state = method.state_dict()
     torch.manual_seed(1)
-    other = METHODS.get("maxl")(ctx)
+    other = METHODS.get("maxl").build(ctx)
     other.load_state_dict(state)
     for a, b in zip(method.generator.state_dict().values(), other.generator.state_dict().values()):
         assert torch.equal(a, b)
     assert other.optimizers["generator"].state_dict()["state"].keys() == state["optimizers"]["generator"]["state"].keys()
 
 
-@pytest.mark.parametrize("method", ["kd", "dml", "maxl"])
+@pytest.mark.parametrize("method", ["kd", "dml", "maxl", "fitnets"])
 def test_methods_step_through_an_amp_scaler(method):
     """The GradScaler path (CUDA's AMP) on CPU: scaled backward, unscaled steps, one update per step."""
     sources = SourceEnsemble([_frozen("teacher", 6)])
     ctx = _context(TINY, f"method.name={method}", "sources=[{kind: run, path: x}]", sources=sources)
     ctx.scaler = torch.amp.GradScaler("cpu")
     torch.manual_seed(0)
-    model = METHODS.get(method)(ctx)
+    model = METHODS.get(method).build(ctx)
     before = [p.detach().clone() for net in model.networks.values() for p in net.parameters()]
     for step in range(2):
-        out = model.train_step(torch.rand(8, 3, 32, 32), torch.randn(8, 3, 32, 32), torch.randint(0, 6, (8,)), step)
+        out = model.train_step(_batch(torch.rand(8, 3, 32, 32), torch.randn(8, 3, 32, 32), torch.randint(0, 6, (8,))),
+                               step)
         assert all(torch.isfinite(v) for v in out.losses.values())
     after = [p.detach() for net in model.networks.values() for p in net.parameters()]
     assert all(not torch.equal(a, b) for a, b in zip(before, after))
@@ -376,11 +386,11 @@ def test_methods_step_through_an_amp_scaler(method):
 def test_nan_policy_skip_skips_the_whole_step(method):
     ctx = _context(TINY, f"method.name={method}", "train.nan_policy=skip")
     torch.manual_seed(0)
-    model = METHODS.get(method)(ctx)
+    model = METHODS.get(method).build(ctx)
     before = [p.detach().clone() for net in model.networks.values() for p in net.parameters()]
     images = torch.randn(4, 3, 32, 32)
     images[0, 0, 0, 0] = float("nan")
-    model.train_step(images, images, torch.tensor([0, 1, 2, 3]), 7)
+    model.train_step(_batch(images, images, torch.tensor([0, 1, 2, 3])), 7)
     assert ctx.skipped_steps == [7]
     after = [p.detach() for net in model.networks.values() for p in net.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(before, after))

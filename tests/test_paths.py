@@ -69,7 +69,7 @@ def restore_signals():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> RunFolder:
     folder = Trainer(loads_preset(TINY), tmp_path_factory.mktemp("paths-run")).run()
-    assert folder.summary()["status"] == "finished"
+    assert folder.summary().status == "finished"
     return folder
 
 
@@ -97,7 +97,7 @@ def test_missing_run_on_the_cli_is_exit_2(tmp_path, capsys, monkeypatch, restore
 
 def test_a_missing_runs_folder_is_created(tmp_path):
     folder = Trainer(loads_preset(TINY), tmp_path / "not" / "yet" / "there").run()
-    assert folder.summary()["status"] == "finished" and folder.path.parent == tmp_path / "not" / "yet" / "there"
+    assert folder.summary().status == "finished" and folder.path.parent == tmp_path / "not" / "yet" / "there"
 
 
 # ----------------------------------------------------------------------------- files and folders swapped

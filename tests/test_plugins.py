@@ -56,8 +56,8 @@ def test_example_plugin_registers_through_its_entry_point(clean_plugins, monkeyp
     calls = fake_entry_points(monkeypatch, example_entry_points())
     assert "example_net" not in ARCHITECTURES
     assert plugins.load_plugins() == []
-    entry = ARCHITECTURES.entry("example_net")
-    assert entry.meta["input_size"] == 32 and entry.meta["origin"] == "plugin example (sskt_example_plugin)"
+    entry = ARCHITECTURES.get("example_net")
+    assert entry.input_size == 32 and entry.origin == "plugin example (sskt_example_plugin)"
     assert build_architecture("example_net", 6)(torch.zeros(2, 3, 32, 32)).shape == (2, 6)
     # idempotent: a second call loads nothing and returns the same (empty) warnings
     assert plugins.load_plugins() == [] and len(calls) == 1
@@ -126,8 +126,8 @@ def test_user_models_folder(clean_plugins, monkeypatch):
     (folder / "link.py").symlink_to(outside)
 
     warnings = plugins.load_plugins()
-    assert ARCHITECTURES.entry("folder_net").meta["origin"] == "user models folder: folder_net.py"
-    assert ARCHITECTURES.entry("direct_net").meta["origin"] == "user models folder: direct.py"
+    assert ARCHITECTURES.get("folder_net").origin == "user models folder: folder_net.py"
+    assert ARCHITECTURES.get("direct_net").origin == "user models folder: direct.py"
     assert build_architecture("folder_net", 3)(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
     assert sorted(warnings) == sorted([
         "empty.py in the user models folder registered no architecture (define register(registry) in it)",
@@ -168,6 +168,80 @@ sources:
     torch.save(build_architecture("example_net", 9).state_dict(), weights)
     folder = Trainer(loads_preset(preset % weights), clean_plugins / "runs").run()
     summary = folder.summary()
-    assert summary["status"] == "finished", summary.get("message")
-    assert summary["target"] == "example_net"
-    assert summary["sources"][0]["num_classes"] == 9 and summary["sources"][0]["input_size"] == 32
+    assert summary.status == "finished", summary.message
+    assert summary.target == "example_net"
+    assert summary.sources[0]["num_classes"] == 9 and summary.sources[0]["input_size"] == 32
+
+
+# ----------------------------------------------------------------------------- issue 14, item 2
+
+def test_a_file_that_raises_after_registering_leaves_nothing_registered(clean_plugins, monkeypatch):
+    fake_entry_points(monkeypatch, [])
+    folder = plugins.user_models_dir()
+    folder.mkdir(parents=True)
+    os.chmod(folder, 0o755)
+    (folder / "half.py").write_text(
+        "import torch.nn as nn\n"
+        "from sskt_engine.models import ARCHITECTURES\n"
+        "ARCHITECTURES.add('half_direct', lambda n: nn.Linear(3, n))\n"
+        "raise RuntimeError('second half missing')\n")
+    (folder / "bad_names.py").write_text(
+        "from sskt_engine.models import ARCHITECTURES\n"
+        "ARCHITECTURES.add('bad name!', lambda n: None)\n"
+        "ARCHITECTURES.add('not_callable', 42)\n")
+    warnings = plugins.load_plugins()
+    assert "half_direct" not in ARCHITECTURES  # before the fix: registered although the file failed
+    assert "bad name!" not in ARCHITECTURES and "not_callable" not in ARCHITECTURES
+    assert any("half.py in the user models folder could not be imported (RuntimeError: second half missing)" in w
+               for w in warnings)
+    assert any("'bad name!', which was skipped" in w for w in warnings)
+    assert any("'not_callable' as a int, not a function of the class count" in w for w in warnings)
+
+
+def test_a_plugin_that_hangs_is_skipped_after_the_time_limit(clean_plugins, monkeypatch, tmp_path):
+    monkeypatch.setenv(plugins.TIMEOUT_ENV, "0.5")
+    package = tmp_path / "pkgs"
+    package.mkdir()
+    (package / "hanging_plugin.py").write_text(
+        "import threading\n"
+        "from sskt_engine.models import ARCHITECTURES\n"
+        "ARCHITECTURES.add('early_net', lambda n: None)\n"
+        "threading.Event().wait(3)\n"  # hangs for longer than the limit, then registers late
+        "ARCHITECTURES.add('late_net', lambda n: None)\n"
+        "def register(registry):\n"
+        "    pass\n")
+    monkeypatch.syspath_prepend(str(package))
+    fake_entry_points(monkeypatch, [importlib.metadata.EntryPoint("hang", "hanging_plugin:register",
+                                                                  plugins.ENTRY_POINT_GROUP)])
+    folder = plugins.user_models_dir()
+    folder.mkdir(parents=True)
+    os.chmod(folder, 0o755)
+    (folder / "slow.py").write_text("import time\ntime.sleep(3)\ndef register(registry):\n    pass\n")
+    warnings = plugins.load_plugins()  # before the fix: waited for as long as the plugins hung
+    assert any("'hang'" in w and "did not finish loading within 0.5 s and was skipped" in w for w in warnings)
+    assert any("slow.py in the user models folder did not finish importing within 0.5 s" in w for w in warnings)
+    assert "early_net" not in ARCHITECTURES
+    import time
+
+    time.sleep(3.5)  # the abandoned import goes on in the background; what it adds later is refused
+    assert "late_net" not in ARCHITECTURES
+
+
+@pytest.mark.skipif(os.name != "posix" or os.getuid() != 0, reason="needs root to make a file another user's")
+def test_user_models_files_of_another_user_do_not_run(clean_plugins, monkeypatch):
+    fake_entry_points(monkeypatch, [])
+    folder = plugins.user_models_dir()
+    folder.mkdir(parents=True)
+    os.chmod(folder, 0o755)
+    marker = clean_plugins / "ran"
+    (folder / "theirs.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    os.chmod(folder / "theirs.py", 0o644)
+    monkeypatch.setattr(os, "getuid", lambda: 4242)  # we are user 4242; the file is root's (allowed) ...
+    assert not any("theirs.py" in w and "another user" in w for w in plugins.load_plugins())
+    marker.unlink()
+    monkeypatch.setattr(plugins, "_warnings", None)
+    os.chown(folder / "theirs.py", 1234, 1234)  # ... this one belongs to user 1234
+    os.chown(folder, 4242, 4242)
+    warnings = plugins.load_plugins()
+    assert any("theirs.py in the user models folder belongs to another user; it was skipped" in w for w in warnings)
+    assert not marker.exists()

@@ -37,8 +37,9 @@ from sskt_engine.config import ExperimentConfig, load_preset, loads_preset, save
 from sskt_engine.data import image_folder
 from sskt_engine.errors import UserInputError
 from sskt_engine.export import ExportFailed, export_run, load_run_network, read_model_file
-from sskt_engine.methods import supervised
+from sskt_engine.run_summary import RunSummary
 from sskt_engine.runs import RunFolder, list_runs
+from sskt_engine.tasks import SingleLabelTask
 from sskt_engine.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,9 +86,9 @@ def test_exception_in_a_step_keeps_the_checkpoint_usable_and_a_new_run_starts(tm
     trainer.fault_hook = explode
     failed = trainer.run()  # returns: a training failure never raises
     summary = failed.summary()
-    assert summary["status"] == "failed" and summary["epochs_completed"] == 1
-    assert summary["message"] == ("training failed in epoch 2: RuntimeError: injected fault in a training step")
-    assert isinstance(seen[-1], ev.RunFailed) and seen[-1].message == summary["message"]
+    assert summary.status == "failed" and summary.epochs_completed == 1
+    assert summary.message == ("training failed in epoch 2: RuntimeError: injected fault in a training step")
+    assert isinstance(seen[-1], ev.RunFailed) and seen[-1].message == summary.message
     assert isinstance(_events(failed.path)[-1], ev.RunFailed)  # the log says so too
     # the last completed epoch's checkpoint is intact and loads the way export loads it
     state = torch.load(failed.checkpoint_path("last"), map_location="cpu", weights_only=True)
@@ -98,7 +99,7 @@ def test_exception_in_a_step_keeps_the_checkpoint_usable_and_a_new_run_starts(tm
 
     # the same process trains again, into a new folder, leaving the failed run alone
     again = Trainer(tiny_config("train.epochs=1"), tmp_path).run()
-    assert again.path != failed.path and again.summary()["status"] == "finished"
+    assert again.path != failed.path and again.summary().status == "finished"
     assert failed.checkpoint_path("last").read_bytes() == before
     assert {r.status for r in list_runs(tmp_path)} == {"failed", "finished"}
 
@@ -107,18 +108,18 @@ def test_exception_in_a_step_keeps_the_checkpoint_usable_and_a_new_run_starts(tm
 
 @pytest.fixture
 def poisoned_loss(monkeypatch):
-    """Make the supervised loss NaN or infinite at chosen training steps (1-based, counted
-    over the whole process); evaluation uses its own loss function and stays clean."""
+    """Make the target loss NaN or infinite at chosen training steps (1-based, counted
+    over the whole process); evaluation sums its own loss and stays clean."""
     plan: dict[int, float] = {}
     calls = [0]
-    real = supervised.target_loss
+    real = SingleLabelTask.loss
 
-    def target_loss(logits, labels):
-        loss = real(logits, labels)
+    def loss(self, logits, labels):
+        value = real(self, logits, labels)
         calls[0] += 1
-        return loss * plan[calls[0]] if calls[0] in plan else loss
+        return value * plan[calls[0]] if calls[0] in plan else value
 
-    monkeypatch.setattr(supervised, "target_loss", target_loss)
+    monkeypatch.setattr(SingleLabelTask, "loss", loss)
     return plan
 
 
@@ -126,8 +127,8 @@ def test_infinite_loss_stops_the_run_with_one_sentence_naming_step_and_term(tmp_
     poisoned_loss[STEPS_PER_EPOCH + 2] = float("inf")  # epoch 2, step 2
     folder = Trainer(tiny_config(), tmp_path).run()
     summary = folder.summary()
-    message = summary["message"]
-    assert summary["status"] == "failed" and summary["epochs_completed"] == 1
+    message = summary.message
+    assert summary.status == "failed" and summary.epochs_completed == 1
     assert message.startswith("the loss became infinite in epoch 2 at step 2 (term: target);")
     assert "\n" not in message and message.count(". ") == 0  # one sentence
     assert torch.load(folder.checkpoint_path("last"), weights_only=True)["epoch"] == 1
@@ -144,7 +145,7 @@ def test_nan_policy_skip_skips_and_counts_batches_and_keeps_them_out_of_the_curv
             stop.set()
 
     folder = Trainer(tiny_config("train.nan_policy=skip"), tmp_path, stop_in_epoch_3, stop).run()
-    assert folder.summary()["status"] == "stopped" and folder.summary()["skipped_steps"] == 2
+    assert folder.summary().status == "stopped" and folder.summary().skipped_steps == 2
     warnings = [e.message for e in seen if isinstance(e, ev.LogMessage) and e.level == "warning"]
     assert [w for w in warnings if w.startswith("skipped 1 batch(es) with a NaN")] and len(
         [w for w in warnings if "batch(es)" in w]) == 2
@@ -155,7 +156,7 @@ def test_nan_policy_skip_skips_and_counts_batches_and_keeps_them_out_of_the_curv
 
     # the count survives a resume (it lives in the checkpoint)
     resumed = Trainer.resume(folder.path).run().summary()
-    assert resumed["status"] == "finished" and resumed["skipped_steps"] == 2
+    assert resumed.status == "finished" and resumed.skipped_steps == 2
 
 
 # ----------------------------------------------------------------------------- 3 and 5. CLI processes
@@ -240,7 +241,7 @@ def cli_preset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(cli_preset, tmp_path_factory) -> dict:
+def uninterrupted(cli_preset, tmp_path_factory) -> RunSummary:
     """The reference: the same preset trained by ``sskt train`` from start to end."""
     tmp = tmp_path_factory.mktemp("straight")
     done = _sskt("train", str(cli_preset), "--runs-dir", str(tmp / "runs"), env=_cli_env(tmp))
@@ -249,11 +250,11 @@ def uninterrupted(cli_preset, tmp_path_factory) -> dict:
     return RunFolder(summary.path).summary()
 
 
-def _assert_same_result(resumed: dict, straight: dict) -> None:
-    assert resumed["status"] == "finished" and resumed["epochs_completed"] == 3
-    assert resumed["final_val_acc"] == straight["final_val_acc"]
-    assert resumed["final_val"]["loss"] == pytest.approx(straight["final_val"]["loss"], abs=1e-6)
-    assert resumed["best_val_acc"] == straight["best_val_acc"]
+def _assert_same_result(resumed: RunSummary, straight: RunSummary) -> None:
+    assert resumed.status == "finished" and resumed.epochs_completed == 3
+    assert resumed.final_score == straight.final_score
+    assert resumed.final_val["loss"] == pytest.approx(straight.final_val["loss"], abs=1e-6)
+    assert resumed.best_score == straight.best_score
 
 
 def test_kill_9_in_the_middle_of_an_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, cli_preset,
@@ -268,7 +269,7 @@ def test_kill_9_in_the_middle_of_an_epoch_then_resume_equals_an_uninterrupted_ru
     process.stderr.close()
 
     folder = RunFolder(run_dir)
-    assert folder.summary()["status"] == "running"  # the killed process could not say anything...
+    assert folder.summary().status == "running"  # the killed process could not say anything...
     assert folder.status() == "interrupted"  # ...and the app sees that its process is gone
     assert torch.load(folder.checkpoint_path("last"), weights_only=True)["epoch"] == 1
 
@@ -291,7 +292,7 @@ def test_sigterm_stops_the_cli_run_exit_1_and_resume_finishes_it(tmp_path, cli_p
     assert process.returncode == 1, err
     assert "stopping after this step" in err and f"run: {run_dir}" in out
     summary = RunFolder(run_dir).summary()
-    assert summary["status"] == "stopped" and summary["epochs_completed"] == 1 and summary["pid"] is None
+    assert summary.status == "stopped" and summary.epochs_completed == 1 and summary.pid is None
 
     resumed = _sskt("resume", str(run_dir), env=_cli_env(tmp_path))
     assert resumed.returncode == 0, resumed.stderr
@@ -302,7 +303,7 @@ def test_resume_refuses_a_run_whose_last_checkpoint_vanished_and_keeps_the_rest(
     """Starting such a run over would trim its logged epochs and overwrite best.pt."""
     stop = threading.Event()
     folder = Trainer(tiny_config(), tmp_path, lambda e: isinstance(e, ev.EpochEnd) and stop.set(), stop).run()
-    assert folder.summary()["status"] == "stopped" and folder.summary()["epochs_completed"] == 1
+    assert folder.summary().status == "stopped" and folder.summary().epochs_completed == 1
     folder.checkpoint_path("last").unlink()
     kept = {p: p.read_bytes() for p in (folder.checkpoint_path("best"), folder.metrics_path, folder.summary_path)}
     with pytest.raises(UserInputError, match=r"completed 1 epoch\(s\) but its last checkpoint .* is missing"):
@@ -353,11 +354,11 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monke
     folder = Trainer(tiny_config("train.epochs=2"), tmp_path).run()
     monkeypatch.undo()
     summary = folder.summary()
-    assert summary["status"] == "failed" and "No space left on device" in summary["message"]
+    assert summary.status == "failed" and "No space left on device" in summary.message
     for which in ("last", "best"):
         assert torch.load(folder.checkpoint_path(which), weights_only=True)["epoch"] == 1
     assert _stray_temp_files(folder.path) == []
-    assert Trainer.resume(folder.path).run().summary()["status"] == "finished"
+    assert Trainer.resume(folder.path).run().summary().status == "finished"
 
 
 def test_a_summary_that_cannot_be_written_leaves_the_previous_one_and_run_still_returns(tmp_path, monkeypatch):
@@ -386,7 +387,7 @@ def test_a_summary_that_cannot_be_written_leaves_the_previous_one_and_run_still_
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> RunFolder:
     folder = Trainer(tiny_config("train.epochs=1"), tmp_path_factory.mktemp("finished")).run()
-    assert folder.summary()["status"] == "finished"
+    assert folder.summary().status == "finished"
     return folder
 
 
@@ -453,7 +454,7 @@ def test_two_trainings_started_at_the_same_moment_get_their_own_folders(tmp_path
         events = _events(folder.path)
         started = [e for e in events if isinstance(e, ev.RunStarted)]
         assert len(started) == 1 and started[0].run_dir == str(folder.path)
-        assert folder.summary()["status"] == "finished" and folder.summary()["seed"] == seed
+        assert folder.summary().status == "finished" and folder.summary().seed == seed
         assert folder.config().train.seed == seed
         assert torch.load(folder.checkpoint_path("last"), weights_only=True)["epoch"] == 1
 
@@ -485,9 +486,9 @@ def test_dataset_folder_removed_mid_run_fails_with_a_sentence_and_keeps_the_chec
     trainer.fault_hook = remove_dataset
     folder = trainer.run()
     summary = folder.summary()
-    assert summary["status"] == "failed" and summary["data_resident"] is False
-    assert "could not be read any more; was it changed or removed after the dataset was loaded?" in summary["message"]
-    assert str(root) in summary["message"]
+    assert summary.status == "failed" and summary.data_resident is False
+    assert "could not be read any more; was it changed or removed after the dataset was loaded?" in summary.message
+    assert str(root) in summary.message
     assert torch.load(folder.checkpoint_path("last"), weights_only=True)["epoch"] == 1
 
 
@@ -507,10 +508,10 @@ def test_corrupt_images_are_skipped_with_a_warning_count_and_the_run_finishes(tm
     _corrupt_files(root)
     seen, on_event = _collect()
     folder = Trainer(_folder_config(root, "train.epochs=1"), tmp_path / "runs", on_event).run()
-    assert folder.summary()["status"] == "finished"
+    assert folder.summary().status == "finished"
     warnings = [e.message for e in _events(folder.path) if isinstance(e, ev.LogMessage) and e.level == "warning"]
     assert any(w.startswith("skipped 2 unreadable image(s), e.g. ") for w in warnings), warnings
-    assert folder.summary()["train_size"] + folder.summary()["val_size"] == 36
+    assert folder.summary().train_size + folder.summary().val_size == 36
 
 
 def test_corrupt_images_in_a_dataset_left_on_disk_are_skipped_too(tmp_path, monkeypatch):
@@ -518,7 +519,7 @@ def test_corrupt_images_in_a_dataset_left_on_disk_are_skipped_too(tmp_path, monk
     _corrupt_files(root)
     monkeypatch.setattr(image_folder, "IN_MEMORY_LIMIT_BYTES", 0)
     folder = Trainer(_folder_config(root, "train.epochs=1", "data.device_resident=off"), tmp_path / "runs").run()
-    assert folder.summary()["status"] == "finished", folder.summary()["message"]
+    assert folder.summary().status == "finished", folder.summary().message
 
 
 @pytest.fixture

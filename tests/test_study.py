@@ -61,7 +61,7 @@ def full_study(models, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     preset = _preset(tmp / "preset.yaml", f"sources=[{{kind: run, path: '{models['shapes']}', name: shapes}}]")
     code = main(["compare", str(preset), "--methods", ",".join(METHODS), "--seeds", "1", "--runs-dir",
-                 str(tmp / "runs"), "--teacher", str(models["teacher"]), "--set", "kd:method.kd_lambda=0.5"])
+                 str(tmp / "runs"), "--teacher", str(models["teacher"]), "--set", "kd:method.distill_weight=0.5"])
     return code, tmp, models
 
 
@@ -99,7 +99,7 @@ def test_every_method_of_a_seed_trains_on_the_same_split(full_study):
         prints.add(split_fingerprint(cfg, cfg.train.seed)["fingerprint"])
     assert prints == {state["splits"]["5"]["fingerprint"]}
     by_method = {r["method"]: RunFolder(r["run_path"]).config() for r in state["runs"]}
-    assert by_method["kd"].method.kd_lambda == 0.5 and by_method["dml"].method.kd_lambda == 0.9
+    assert by_method["kd"].method.distill_weight == 0.5 and not hasattr(by_method["dml"].method, "distill_weight")
     assert [s.path for s in by_method["kd"].sources] == [str(models["teacher"])]
     assert by_method["supervised"].sources == () and by_method["sskt"].sources[0].name == "shapes"
 
@@ -247,9 +247,9 @@ def test_latex_escapes_reasons():
 
 
 def test_per_method_overrides_are_split_from_shared_ones():
-    shared, per = split_overrides(["train.epochs=2", "kd:method.kd_lambda=0.5", "dml:method.peers=3"],
+    shared, per = split_overrides(["train.epochs=2", "kd:method.distill_weight=0.5", "dml:method.peers=3"],
                                   ["kd", "dml"])
-    assert shared == ["train.epochs=2"] and per == {"kd": ("method.kd_lambda=0.5",), "dml": ("method.peers=3",)}
+    assert shared == ["train.epochs=2"] and per == {"kd": ("method.distill_weight=0.5",), "dml": ("method.peers=3",)}
     with pytest.raises(UserInputError, match="not one of the compared methods"):
         split_overrides(["maxl:method.psi=3"], ["kd"])
     with pytest.raises(UserInputError, match="same data split"):

@@ -41,15 +41,16 @@ def test_run_writes_folder_events_summary_and_checkpoints(tmp_path):
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("epoch_end") == 3 and "progress" in kinds
     summary = folder.summary()
-    assert summary["status"] == "finished" and summary["epochs_completed"] == 3
-    assert 0.0 <= summary["final_val_acc"] <= 1.0 and summary["best_val_acc"] >= summary["final_val_acc"]
-    assert summary["device"] == "cpu" and "torch" in summary["versions"] and summary["wall_time_s"] > 0
+    assert summary.status == "finished" and summary.epochs_completed == 3
+    assert 0.0 <= summary.final_score <= 1.0 and summary.best_score >= summary.final_score
+    assert summary.device == "cpu" and "torch" in summary.versions and summary.wall_time_s > 0
     assert folder.checkpoint_path("last").is_file() and folder.checkpoint_path("best").is_file()
     # what the GUI replays equals what was emitted
     assert [ev.event_kind(e) for e in folder.events()] == kinds
     report = folder.eval_report("best")
-    assert len(report["confusion"]) == 6 and len(report["per_class_acc"]) == 6
-    assert sum(map(sum, report["confusion"])) == summary["val_size"]
+    assert len(report.confusion) == 6 and len(report.per_class) == 6
+    assert sum(map(sum, report.confusion)) == summary.val_size
+    assert report.epoch == summary.best_epoch and report.values["acc"] == summary.best_score  # 1-based epochs
     checkpoint = torch.load(folder.checkpoint_path("last"), weights_only=True)
     assert checkpoint["epoch"] == 3 and set(checkpoint["models"]) == {"target"} and "rng" in checkpoint
     assert list_runs(tmp_path)[0].status == "finished"
@@ -74,11 +75,11 @@ def test_stop_then_resume_equals_an_uninterrupted_run(tmp_path):
             stop.set()
 
     folder = Trainer(tiny_config(), tmp_path / "b", stop_after_first_epoch, stop).run()
-    assert folder.summary()["status"] == "stopped" and folder.summary()["epochs_completed"] == 1
+    assert folder.summary().status == "stopped" and folder.summary().epochs_completed == 1
     resumed = Trainer.resume(folder.path).run().summary()
-    assert resumed["status"] == "finished" and resumed["epochs_completed"] == 3
-    assert resumed["final_val_acc"] == straight["final_val_acc"]
-    assert resumed["final_val"]["loss"] == pytest.approx(straight["final_val"]["loss"], abs=1e-6)
+    assert resumed.status == "finished" and resumed.epochs_completed == 3
+    assert resumed.final_score == straight.final_score
+    assert resumed.final_val["loss"] == pytest.approx(straight.final_val["loss"], abs=1e-6)
     epochs = [e.epoch for e in RunFolder(folder.path).events() if isinstance(e, ev.EpochEnd)]
     assert epochs == [0, 1, 2]  # the stopped partial epoch left no duplicate in the log
 
@@ -95,7 +96,7 @@ def test_stop_is_honoured_within_one_step(tmp_path):
 
     trainer = Trainer(tiny_config("train.log_every=1"), tmp_path, on_event, stop)
     folder = trainer.run()
-    assert folder.summary()["status"] == "stopped" and steps_after_stop == []
+    assert folder.summary().status == "stopped" and steps_after_stop == []
 
 
 def test_exception_in_a_step_fails_the_run_and_keeps_the_checkpoint(tmp_path):
@@ -108,13 +109,13 @@ def test_exception_in_a_step_fails_the_run_and_keeps_the_checkpoint(tmp_path):
 
     trainer.fault_hook = explode
     folder = trainer.run()
-    assert folder.summary()["status"] == "failed" and "disk on fire" in folder.summary()["message"]
+    assert folder.summary().status == "failed" and "disk on fire" in folder.summary().message
     failed = [e for e in seen if isinstance(e, ev.RunFailed)]
     assert failed and "epoch 2" in failed[0].message and "Traceback" in failed[0].detail
     state = torch.load(folder.checkpoint_path("last"), weights_only=True)
     assert state["epoch"] == 1
     # and it resumes to the end
-    assert Trainer.resume(folder.path).run().summary()["status"] == "finished"
+    assert Trainer.resume(folder.path).run().summary().status == "finished"
 
 
 def test_nan_loss_names_the_steps_and_the_term(tmp_path):
@@ -135,8 +136,8 @@ def test_nan_loss_names_the_steps_and_the_term(tmp_path):
     trainer._setup = setup
     trainer.fault_hook = poison
     folder = trainer.run()
-    message = folder.summary()["message"]
-    assert folder.summary()["status"] == "failed"
+    message = folder.summary().message
+    assert folder.summary().status == "failed"
     assert "NaN" in message and "epoch 1" in message and "step" in message and "target" in message
 
 
@@ -148,7 +149,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path):
 
     trainer.fault_hook = oom
     folder = trainer.run()
-    assert folder.summary()["status"] == "failed" and "smaller train.batch_size" in folder.summary()["message"]
+    assert folder.summary().status == "failed" and "smaller train.batch_size" in folder.summary().message
 
 
 def test_bad_input_raises_before_any_folder(tmp_path):
@@ -166,17 +167,17 @@ def test_sskt_with_an_earlier_run_as_source(tmp_path):
     assert cfg.sources == (SourceConfig(kind="run", path=str(first.path), name="earlier"),)
     seen, on_event = _collect()
     folder = Trainer(cfg, tmp_path, on_event).run()
-    assert folder.summary()["status"] == "finished"
+    assert folder.summary().status == "finished"
     progress = next(e for e in seen if isinstance(e, ev.Progress))
     assert set(progress.losses) == {"loss", "target", "aux/earlier"}
-    assert folder.summary()["sources"][0]["num_classes"] == 6
+    assert folder.summary().sources[0]["num_classes"] == 6
 
 
 def test_warmup_longer_than_the_run_trains_with_a_warning(tmp_path):
     # `--set train.epochs=1` on a preset with warmup must still run (the demo has 3 warmup epochs)
     seen, on_event = _collect()
     folder = Trainer(tiny_config("train.epochs=1", "train.warmup_epochs=3"), tmp_path, on_event).run()
-    assert folder.summary()["status"] == "finished"
+    assert folder.summary().status == "finished"
     warnings = [e.message for e in seen if isinstance(e, ev.LogMessage) and e.level == "warning"]
     assert ("train.warmup_epochs (3) is not fewer than train.epochs (1): the whole run is warmup (the learning "
             "rate climbs toward train.lr and train.schedule never applies)") in warnings

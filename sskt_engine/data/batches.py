@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import DatasetSplits, FileImageSet, ImageSet
+from .sets import DatasetSplits, FileImageSet, ImageSet
 from .splits import seeded_generator
 
 PAD = 4
@@ -36,20 +36,23 @@ CPU_RESIDENT_LIMIT_BYTES = 4 * 1024**3
 DEVICE_RESIDENT_FRACTION = 0.25
 
 
-@dataclass
+@dataclass(frozen=True)
 class Batch:
-    """One training or validation batch, already on the device.
+    """One training or validation batch, already on the device; what a method's
+    ``train_step`` receives whole, so a method that needs more than images and labels
+    (per-sample state keyed by dataset index, the raw pixels) needs no trainer change.
 
     ``pixels``: float [B, 3, H, W] in [0, 1] after augmentation (what sources that
     re-normalize, and previews, need); ``images``: the same normalized with the
     dataset's mean/std (what the target network sees); ``labels``: int64 [B] (or
-    float [B, C] for multi-label data); ``indices``: dataset index of each sample.
+    float [B, C] for multi-label data); ``indices``: int64 [B], the dataset index of
+    each sample, on the same device (gathered there, so reading them costs no sync).
     """
 
     pixels: torch.Tensor
     images: torch.Tensor
     labels: torch.Tensor
-    indices: torch.Tensor | None = None
+    indices: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

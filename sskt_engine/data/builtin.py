@@ -2,46 +2,22 @@
 
 Each registered loader is a thin wrapper that imports its reader module only when
 called, so importing ``sskt_engine.data`` stays cheap (no torchvision import) and the
-GUI can list datasets instantly. The helpers the readers share live here too.
+GUI can list datasets instantly. What the readers share lives in ``dataset_files.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig
-from ..errors import DataError
-from . import DATASETS, DatasetSplits, ImageSet
+from ..registry import DATASETS, DatasetInfo
+from .sets import DatasetSplits, ImageSet
 
 
 # ----------------------------------------------------------------------------- shared helpers
-
-def require_root(cfg: DataConfig, key: str) -> Path:
-    """The dataset folder named by ``data.root``; an empty setting is the user's to fix."""
-    if not cfg.root.strip():
-        raise DataError(f"dataset {key} needs data.root: the folder holding its files.")
-    return Path(cfg.root).expanduser()
-
-
-def download_archive(url: str, root: Path, filename: str, md5: str, name: str) -> None:
-    """Fetch and extract an official archive with torchvision's checked downloader.
-
-    Only the download itself is torchvision's: its dataset classes read the pickles
-    unrestricted, so reading stays with our readers.
-    """
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        download_and_extract_archive(url, str(root), filename=filename, md5=md5)
-    except (OSError, RuntimeError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
-        raise DataError(f"downloading {name} from {url} into {root} failed ({reason}).") from None
-
 
 def _resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear, antialiased resize of a uint8 [N, 3, H, W] tensor, in chunks so the float
@@ -106,17 +82,23 @@ def _demo_shapes(cfg: DataConfig) -> DatasetSplits:
     return resize_splits(demo_splits("shapes"), cfg.image_size)
 
 
-DATASETS.add("demo", _demo, description="Built-in offline demo (target task): 6 kinds of road-sign-like "
-             "glyph groups on a cluttered background, 32x32, generated without any download.", needs_root=False,
-             image_size=32, classes=6, multi_label=False)
-DATASETS.add("demo-shapes", _demo_shapes, description="Built-in offline demo (source task): 12 plain glyph "
-             "shapes, 32x32, generated without any download.", needs_root=False, image_size=32, classes=12,
-             multi_label=False)
-DATASETS.add("cifar10", _cifar10, description="CIFAR-10: 50,000 training and 10,000 test images, 32x32, "
-             "10 classes (python version files).", needs_root=True, image_size=32, classes=10, multi_label=False)
-DATASETS.add("cifar100", _cifar100, description="CIFAR-100: 50,000 training and 10,000 test images, 32x32, "
-             "100 classes (python version files).", needs_root=True, image_size=32, classes=100, multi_label=False)
-DATASETS.add("stl10", _stl10, description="STL-10: 5,000 labelled training and 8,000 test images, 96x96, "
-             "10 classes (binary files).", needs_root=True, image_size=96, classes=10, multi_label=False)
-DATASETS.add("imagefolder", _imagefolder, description="Your own images: one subfolder per class, optionally "
-             "inside train/ and val/.", needs_root=True, image_size=None, classes=None, multi_label=False)
+DATASETS.add(DatasetInfo(
+    name="demo", load=_demo, needs_root=False, image_size=32, num_classes=6,
+    description="Built-in offline demo (target task): 6 kinds of road-sign-like glyph groups on a cluttered "
+                "background, 32x32, generated without any download."))
+DATASETS.add(DatasetInfo(
+    name="demo-shapes", load=_demo_shapes, needs_root=False, image_size=32, num_classes=12,
+    description="Built-in offline demo (source task): 12 plain glyph shapes, 32x32, generated without any "
+                "download."))
+DATASETS.add(DatasetInfo(
+    name="cifar10", load=_cifar10, image_size=32, num_classes=10,
+    description="CIFAR-10: 50,000 training and 10,000 test images, 32x32, 10 classes (python version files)."))
+DATASETS.add(DatasetInfo(
+    name="cifar100", load=_cifar100, image_size=32, num_classes=100,
+    description="CIFAR-100: 50,000 training and 10,000 test images, 32x32, 100 classes (python version files)."))
+DATASETS.add(DatasetInfo(
+    name="stl10", load=_stl10, image_size=96, num_classes=10,
+    description="STL-10: 5,000 labelled training and 8,000 test images, 96x96, 10 classes (binary files)."))
+DATASETS.add(DatasetInfo(
+    name="imagefolder", load=_imagefolder,
+    description="Your own images: one subfolder per class, optionally inside train/ and val/."))

@@ -19,8 +19,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import DatasetSplits, ImageSet
-from .builtin import download_archive, require_root
+from .sets import DatasetSplits, ImageSet
+from .dataset_files import download_archive, require_root
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)

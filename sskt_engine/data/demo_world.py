@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from . import DatasetSplits, ImageSet
+from .sets import DatasetSplits, ImageSet
 
 IMAGE_SIZE = 32
 

@@ -11,6 +11,8 @@ makes every later epoch cheap; larger sets stay on disk as a ``FileImageSet``.
 from __future__ import annotations
 
 import os
+import stat
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,9 @@ from PIL import Image
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import DatasetSplits, FileImageSet, ImageSet
-from .builtin import require_root
+from .sets import DatasetSplits, FileImageSet, ImageSet
+from .dataset_files import require_root
+from .image_decoding import open_rgb
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,7 +72,25 @@ def class_folders(folder: Path) -> tuple[str, ...]:
     if not names:
         raise DataError(f"{folder} holds no class subfolders; an image folder dataset needs one subfolder per "
                         "class with the images inside.")
+    _folders_by_class(folder, names)  # refuses two folders that are one class name in two spellings
     return names
+
+
+def _class_key(name: str) -> str:
+    """One spelling per class name: 'café' may be stored precomposed (NFC, as Windows and Linux
+    tools write it) or decomposed (NFD, as macOS writes it), and both mean the same class."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _folders_by_class(folder: Path, names: Sequence[str]) -> dict[str, str]:
+    by_key: dict[str, str] = {}
+    for name in names:
+        key = _class_key(name)
+        if key in by_key:
+            raise DataError(f"{folder} has two class folders named '{key}' that differ only in how their letters "
+                            "are encoded (Unicode NFC and NFD); merge them into one.")
+        by_key[key] = name
+    return by_key
 
 
 def find_layout(root: Path) -> FolderLayout:
@@ -89,7 +110,7 @@ def _find_layout(root: Path) -> FolderLayout:
     val = next((root / n for n in VAL_FOLDER_NAMES if (root / n).is_dir()), None)
     if train.is_dir() and val is not None:
         names = class_folders(train)
-        extra = sorted(set(class_folders(val)) - set(names))
+        extra = sorted({_class_key(n) for n in class_folders(val)} - {_class_key(n) for n in names})
         if extra:
             raise DataError(f"{val} has class folder '{extra[0]}' that {train} does not have; both must use the "
                             "same class names.")
@@ -99,29 +120,86 @@ def _find_layout(root: Path) -> FolderLayout:
     return FolderLayout(root, None, class_folders(root))
 
 
-def _images_under(folder: Path) -> list[str]:
+class _Walk:
+    """What listing a dataset found besides its images. Files and folders are known by their
+    (device, inode), so a symlink loop or a file linked from two places (say from train/ into
+    val/) is listed once, and only regular files are ever opened: a FIFO named ``x.png``
+    would block the reader forever."""
+
+    def __init__(self) -> None:
+        self.files: set[tuple[int, int]] = set()
+        self.twice: list[str] = []  # files reached a second time through links
+        self.loops: list[str] = []  # folders reached again: a link loop, or two links to one folder
+        self.special: list[str] = []  # image-named entries that are not regular files
+        self.broken: list[str] = []  # links that lead nowhere
+
+    def notes(self) -> tuple[str, ...]:
+        out = []
+        if self.loops:
+            out.append(f"skipped {len(self.loops)} folder(s) reached a second time through links (a link loop?), "
+                       f"e.g. {self.loops[0]}")
+        if self.twice:
+            out.append(f"skipped {len(self.twice)} image file(s) reached a second time through links, so no image "
+                       f"counts twice or in two splits, e.g. {self.twice[0]}")
+        if self.special:
+            out.append(f"skipped {len(self.special)} entries that are not regular files (pipes, devices, ...), "
+                       f"e.g. {self.special[0]}")
+        if self.broken:
+            out.append(f"skipped {len(self.broken)} broken link(s), e.g. {self.broken[0]}")
+        return tuple(out)
+
+
+def _images_under(folder: Path, walk: _Walk) -> list[str]:
     found: list[str] = []
-
-    def refuse(error: OSError) -> None:  # os.walk would silently skip a folder it cannot read
-        raise DataError(f"folder {error.filename} cannot be read (permission denied).")
-
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=refuse):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(os.path.join(dirpath, f) for f in sorted(filenames)
-                     if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+    folders_seen: set[tuple[int, int]] = set()
+    stack = [str(folder)]
+    while stack:  # depth first, in name order, without recursion (deep trees)
+        directory = stack.pop()
+        info = os.stat(directory)
+        if (info.st_dev, info.st_ino) in folders_seen:
+            walk.loops.append(directory)
+            continue
+        folders_seen.add((info.st_dev, info.st_ino))
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except PermissionError:  # a folder the user cannot read would silently lose its images
+            raise DataError(f"folder {directory} cannot be read (permission denied).") from None
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                target = os.stat(entry.path)  # follows links; never opens (a FIFO does not block here)
+            except FileNotFoundError:
+                walk.broken.append(entry.path)
+                continue
+            if stat.S_ISDIR(target.st_mode):
+                subfolders.append(entry.path)
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                if not stat.S_ISREG(target.st_mode):
+                    walk.special.append(entry.path)
+                elif (target.st_dev, target.st_ino) in walk.files:
+                    walk.twice.append(entry.path)
+                else:
+                    walk.files.add((target.st_dev, target.st_ino))
+                    found.append(entry.path)
+        stack.extend(reversed(subfolders))
     return found
 
 
-def list_split(folder: Path, class_names: Sequence[str]) -> FolderListing:
+def list_split(folder: Path, class_names: Sequence[str], walk: _Walk | None = None) -> FolderListing:
     """Every image file below ``folder/<class>``; an empty class folder is an error
-    because a class without images cannot be learnt or evaluated."""
+    because a class without images cannot be learnt or evaluated. Pass the same ``walk``
+    for every split of a dataset so that no file is listed in two of them."""
+    walk = walk if walk is not None else _Walk()
+    here = _folders_by_class(folder, [p.name for p in _visible_dirs(folder)])
     paths: list[str] = []
     labels: list[int] = []
     for index, name in enumerate(class_names):
-        class_dir = folder / name
+        class_dir = folder / here.get(_class_key(name), name)
         if not class_dir.is_dir():
             continue  # a val folder may lack classes
-        files = _images_under(class_dir)
+        files = _images_under(class_dir, walk)
         if not files:
             raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_EXTENSIONS[:3])}, ...).")
         paths.extend(files)
@@ -132,13 +210,12 @@ def list_split(folder: Path, class_names: Sequence[str]) -> FolderListing:
 # ----------------------------------------------------------------------------- decoding
 
 def load_rgb(path: str, size: int) -> Image.Image:
-    """Open one image as RGB, resized so its shorter side is ``size`` and center-cropped
-    to ``size`` x ``size``. Raises whatever the decoder raises on a bad file."""
+    """Open one image as RGB (any pixel mode, EXIF orientation applied), resized so its shorter
+    side is ``size`` and center-cropped to ``size`` x ``size``. Raises whatever the decoder
+    raises on a bad file (``UnsupportedImage`` for a mode that cannot be mapped to RGB)."""
     from torchvision.transforms import functional as F
 
-    with Image.open(path) as img:
-        img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
-        rgb = img.convert("RGB")
+    rgb = open_rgb(path, draft_size=size)
     rgb = F.resize(rgb, [size])
     return F.center_crop(rgb, [size])
 
@@ -157,6 +234,29 @@ def _header_ok(path: str) -> bool:
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+def own_image_size(paths: Sequence[str], sample: int = 64) -> tuple[int, tuple[str, ...]]:
+    """The folder's own image size, for ``data.image_size`` left empty: the median shorter side
+    of up to ``sample`` files spread over the listing (headers only), within 8 to 1024 pixels.
+    Training a folder of 32 px images at a fixed 64 px would cost four times the compute for
+    no information; the chosen size is said in the run's first lines."""
+    step = max(1, len(paths) // sample)
+    sides = [side for side in _parallel_map(_shorter_side, list(paths[::step][:sample])) if side]
+    if not sides:
+        return DEFAULT_IMAGE_SIZE, (f"images are read at {DEFAULT_IMAGE_SIZE} px (no sampled header was readable; "
+                                    "set data.image_size to choose)",)
+    size = int(min(1024, max(8, sorted(sides)[len(sides) // 2])))
+    return size, (f"images are read at {size} px, the median shorter side of {len(sides)} sampled file(s); "
+                  "set data.image_size to choose another size",)
+
+
+def _shorter_side(path: str) -> int:
+    try:
+        with Image.open(path) as img:
+            return min(img.size)
+    except Exception:  # noqa: BLE001 - an unreadable file is counted when it is decoded
+        return 0
 
 
 def _parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -227,11 +327,12 @@ def load_image_folder(cfg: DataConfig) -> DatasetSplits:
     """Registered loader for ``imagefolder``."""
     root = require_root(cfg, "imagefolder")
     layout = find_layout(root)
-    size = cfg.image_size or DEFAULT_IMAGE_SIZE
-    train_list = list_split(layout.train_folder, layout.class_names)
-    val_list = list_split(layout.val_folder, layout.class_names) if layout.val_folder else FolderListing((), ())
+    walk = _Walk()
+    train_list = list_split(layout.train_folder, layout.class_names, walk)
+    val_list = list_split(layout.val_folder, layout.class_names, walk) if layout.val_folder else FolderListing((), ())
     if not train_list.paths:
         raise DataError(f"{layout.train_folder} holds no images.")
+    size, size_note = (cfg.image_size, ()) if cfg.image_size else own_image_size(train_list.paths)
     in_memory = (len(train_list.paths) + len(val_list.paths)) * 3 * size * size < IN_MEMORY_LIMIT_BYTES
     split_fn = decode_split if in_memory else file_split
     train, bad = split_fn(train_list, size, layout.class_names, layout.train_folder)
@@ -241,4 +342,4 @@ def load_image_folder(cfg: DataConfig) -> DatasetSplits:
     else:
         val = _empty(size, in_memory)
     return DatasetSplits(train, val, layout.class_names, IMAGENET_MEAN, IMAGENET_STD, size,
-                         notes=_skipped_note(bad))
+                         notes=size_note + walk.notes() + _skipped_note(bad))

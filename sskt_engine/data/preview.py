@@ -15,7 +15,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import DATASETS, FileImageSet, ImageSet
+from ..registry import DATASETS
+from .sets import FileImageSet, ImageSet
 from .splits import class_of_each, seeded_generator
 
 
@@ -61,7 +62,7 @@ def _stack(arrays: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def _preview_image_folder(cfg: DataConfig, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    from .builtin import require_root
+    from .dataset_files import require_root
     from .image_folder import DEFAULT_IMAGE_SIZE, find_layout, list_split
 
     layout = find_layout(require_root(cfg, "imagefolder"))
@@ -85,7 +86,7 @@ def preview_samples(cfg: DataConfig, count: int = 16, seed: int = 0) -> tuple[np
     """
     if cfg.dataset == "imagefolder":
         return _preview_image_folder(cfg, count, seed)
-    splits = DATASETS.get(cfg.dataset)(cfg)
+    splits = DATASETS.get(cfg.dataset).load(cfg)
     train = splits.train
     picked = spread_indices(train.labels, max(count, 0), seed)
     if isinstance(train, ImageSet):

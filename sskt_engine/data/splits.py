@@ -15,7 +15,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import DATASETS, DatasetSplits
+from ..registry import DATASETS
+from .sets import DatasetSplits
 
 DEFAULT_VAL_SPLIT = 0.1
 
@@ -110,7 +111,7 @@ def load_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
     A loader that has no validation split of its own returns an empty val; it then
     gets ``val_split`` of train, or 10% when val_split is 0 (said in the notes).
     """
-    splits = DATASETS.get(cfg.dataset)(cfg)
+    splits = DATASETS.get(cfg.dataset).load(cfg)
     if len(splits.train) == 0:
         raise DataError(f"dataset {cfg.dataset} has no training images.")
     fraction = cfg.val_split

@@ -14,8 +14,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import DatasetSplits, ImageSet
-from .builtin import download_archive, require_root
+from .sets import DatasetSplits, ImageSet
+from .dataset_files import download_archive, require_root
 
 STL10_MEAN = (0.4467, 0.4398, 0.4066)
 STL10_STD = (0.2603, 0.2566, 0.2713)

@@ -1,11 +1,14 @@
 """Training methods. Each turns a batch into named losses and owns its optimizer steps,
-so methods with several networks (DML) or a meta step (MAXL) need no trainer changes."""
+so methods with several networks (DML) or a meta step (MAXL) need no trainer changes.
+
+Each module declares its options (a ``MethodOptions`` subclass: the keys it reads under
+``method:``) and registers a ``MethodInfo`` in ``sskt_engine.registry.METHODS``.
+"""
 
 from __future__ import annotations
 
-from ..registry import Registry
+from ..registry import METHODS, MethodInfo
 
-# Values are TrainingMethod subclasses; metadata: description, min_sources, networks.
-METHODS: Registry[type] = Registry("method")
+from . import supervised, sskt, kd, dml, maxl, fitnets  # noqa: E402,F401  (they register themselves)
 
-from . import supervised, sskt, kd, dml, maxl  # noqa: E402,F401  (they register themselves)
+__all__ = ["METHODS", "MethodInfo"]

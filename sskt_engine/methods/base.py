@@ -4,6 +4,9 @@ A method owns its networks and optimizers and performs whole optimizer steps in
 ``train_step``; the trainer only feeds batches, sets learning rates, evaluates,
 checkpoints and reports. So DML (several networks, several optimizers) and MAXL
 (a label generator and a second-order meta step) fit without trainer changes.
+``train_step`` gets the whole ``Batch`` (images, source pixels, labels, dataset
+indices); a method that reads intermediate features taps them by module name
+(``sskt_engine.feature_taps``) and releases its hooks in ``close``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 import torch
 
 from ..config import ExperimentConfig
+from ..data.batches import Batch
 from ..distributed import DistContext
 from ..models import build_architecture
 from ..models.target import TargetNetwork
 from ..sources import SourceEnsemble
+from ..tasks import Task, get_task, task_name
 
 
 @dataclass
@@ -33,6 +38,13 @@ class MethodContext:
     scaler: Any = None  # torch.amp.GradScaler when AMP is on
     skipped_steps: list[int] = field(default_factory=list)  # steps whose loss was not finite (nan_policy skip)
     dist: DistContext = field(default_factory=DistContext)
+    # What depends on the kind of labels (target loss, distillation term); the trainer passes
+    # the data's task, a context built without one gets the task its multi_label flag names.
+    task: Task = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = get_task(task_name(self.multi_label))
 
     def sync_gradients(self, optimizer: torch.optim.Optimizer) -> None:
         """Average this optimizer's gradients over ranks (distributed runs); call between
@@ -67,10 +79,11 @@ class TrainingMethod:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
     # -- building blocks for subclasses ------------------------------------------------------
-    def new_target(self, arch: str | None = None, aux_classes: list[int] | tuple[int, ...] = ()) -> TargetNetwork:
-        cfg = self.ctx.config
-        backbone = build_architecture(arch or cfg.target.arch, self.ctx.num_classes)
-        net = TargetNetwork(backbone, self.ctx.input_size, aux_classes, cfg.method.head, cfg.method.transfer_width)
+    def new_target(self, arch: str | None = None, aux_classes: list[int] | tuple[int, ...] = (),
+                   head: str = "linear", transfer_width: int = 0) -> TargetNetwork:
+        """A target network; ``head`` and ``transfer_width`` shape its auxiliary heads, if any."""
+        backbone = build_architecture(arch or self.ctx.config.target.arch, self.ctx.num_classes)
+        net = TargetNetwork(backbone, self.ctx.input_size, aux_classes, head, transfer_width)
         return net.to(self.ctx.device)
 
     def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
@@ -111,8 +124,14 @@ class TrainingMethod:
     def loss_names(self) -> list[str]:
         return ["loss", "target"]
 
-    def train_step(self, pixels: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step: int) -> StepOutput:
+    def train_step(self, batch: Batch, step: int) -> StepOutput:
+        """One whole training iteration on ``batch`` (every optimizer step it takes);
+        ``step`` is the global step, for ``nan_policy`` skip bookkeeping."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the method holds beyond its networks (feature-tap hooks); the base
+        method holds nothing. Safe to call twice."""
 
     def train(self, mode: bool = True) -> None:
         for net in self.networks.values():
@@ -147,9 +166,10 @@ class TrainingMethod:
 class SingleNetworkMethod(TrainingMethod):
     """One target network with one optimizer; subclasses say how losses are formed."""
 
-    def __init__(self, ctx: MethodContext, aux_classes: list[int] | tuple[int, ...] = ()):
+    def __init__(self, ctx: MethodContext, aux_classes: list[int] | tuple[int, ...] = (), head: str = "linear",
+                 transfer_width: int = 0):
         super().__init__(ctx)
-        net = self.new_target(aux_classes=aux_classes)
+        net = self.new_target(aux_classes=aux_classes, head=head, transfer_width=transfer_width)
         self.networks = {"target": net}
         self.optimizers = {"target": self.new_optimizer(net.parameters())}
 
@@ -157,12 +177,12 @@ class SingleNetworkMethod(TrainingMethod):
     def net(self) -> TargetNetwork:
         return self.networks["target"]
 
-    def losses(self, pixels: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def losses(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Return (losses with 'loss' as the total, primary logits)."""
         raise NotImplementedError
 
-    def train_step(self, pixels, images, labels, step):
-        losses, logits = self.losses(pixels, images, labels)
+    def train_step(self, batch: Batch, step: int) -> StepOutput:
+        losses, logits = self.losses(batch)
         self.optimizer_step(losses["loss"], self.optimizers["target"], step)
         return StepOutput({k: v.detach() for k, v in losses.items()}, logits.detach())
 

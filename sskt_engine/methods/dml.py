@@ -17,17 +17,26 @@ validation accuracy (``export_network``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..errors import UserInputError
 from ..losses import dml_losses
-from ..models import ARCHITECTURES
-from . import METHODS
+from ..config import MethodOptions, option
+from ..registry import ARCHITECTURES, METHODS, MethodInfo
 from .base import MethodContext, StepOutput, TrainingMethod
 
 
-@METHODS.register("dml", description="Deep mutual learning (Zhang 2018): two or more peers train together, "
-                  "each also matching the others' predictions; the best peer is exported.", min_sources=0)
+@dataclass(frozen=True)
+class DMLOptions(MethodOptions):
+    name: str = option("dml", "Training method.")
+    peers: int = option(2, "Number of networks trained together, each learning from the others.", min=2, max=16)
+    peer_archs: tuple[str, ...] = option((), "Architecture of each peer, one per peer; empty: every peer is the "
+                                         "target architecture.", choices=ARCHITECTURES.keys,
+                                         label="Peer architectures")
+
+
 class DMLMethod(TrainingMethod):
     primary = "peer1"
 
@@ -39,7 +48,7 @@ class DMLMethod(TrainingMethod):
             raise UserInputError(f"method.peer_archs lists {len(archs)} architecture(s) but method.peers is "
                                  f"{m.peers}; give one architecture per peer, or leave peer_archs empty")
         for arch in archs:
-            ARCHITECTURES.entry(arch)  # an unknown name is a UserInputError naming the close ones
+            ARCHITECTURES.get(arch)  # an unknown name is a UserInputError naming the close ones
         self.archs = {f"peer{i + 1}": arch for i, arch in enumerate(archs)}
         for name, arch in self.archs.items():
             net = self.new_target(arch)
@@ -64,10 +73,10 @@ class DMLMethod(TrainingMethod):
     def peer_losses(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[list[torch.Tensor], list[tuple]]:
         with self.ctx.autocast():
             logits = [net(images).logits for net in self.networks.values()]
-        return logits, dml_losses(logits, labels)
+        return logits, dml_losses(logits, labels, self.ctx.task)
 
-    def train_step(self, pixels, images, labels, step):
-        logits, terms = self.peer_losses(images, labels)
+    def train_step(self, batch, step):
+        logits, terms = self.peer_losses(batch.images, batch.labels)
         per_peer = [ce + kl for ce, kl in terms]
         # The peers' losses share no parameters (the others are detached), so one backward of
         # the sum gives every peer the gradient of its own loss.
@@ -102,3 +111,8 @@ class DMLMethod(TrainingMethod):
             for opt in self.optimizers.values():
                 self.ctx.sync_gradients(opt)
                 opt.step()
+
+
+METHODS.add(MethodInfo(name="dml", build=DMLMethod, options=DMLOptions,
+                       description="Deep mutual learning (Zhang 2018): two or more peers train together, each also "
+                                   "matching the others' predictions; the best peer is exported."))

@@ -10,12 +10,15 @@ target's classes. Multi-label data distils each class's sigmoid (``losses.binary
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..errors import UserInputError
 from ..losses import kd_loss
 from ..sources import FrozenSource, SourceEnsemble
-from . import METHODS
+from ..config import MethodOptions, option
+from ..registry import METHODS, MethodInfo
 from .base import MethodContext, SingleNetworkMethod
 
 
@@ -52,8 +55,17 @@ def _teacher_only(ensemble: SourceEnsemble, teacher: FrozenSource) -> SourceEnse
     return SourceEnsemble([teacher], precision=precision, channels_last=getattr(ensemble, "channels_last", False))
 
 
-@METHODS.register("kd", description="Knowledge distillation (Hinton 2015): the target also matches the "
-                  "softened predictions of a teacher trained on the same classes.", min_sources=1)
+@dataclass(frozen=True)
+class KDOptions(MethodOptions):
+    name: str = option("kd", "Training method.")
+    teacher: int = option(0, "Which source is the teacher (0 = the first); its classes must be the target's "
+                          "classes.", min=0, max=1000)
+    distill_weight: float = option(0.9, "Weight of the distillation term (Hinton's lambda); the label loss gets "
+                                   "1 - weight.", min=0.0, max=1.0, label="Distillation weight")
+    temperature: float = option(4.0, "Softmax temperature of teacher and student in the distillation term.",
+                                above=0.0, max=100.0)
+
+
 class KDMethod(SingleNetworkMethod):
     def __init__(self, ctx: MethodContext):
         m = ctx.config.method
@@ -65,10 +77,16 @@ class KDMethod(SingleNetworkMethod):
     def loss_names(self):
         return ["loss", "target", "kd"]
 
-    def losses(self, pixels, images, labels):
+    def losses(self, batch):
         m = self.ctx.config.method
         with self.ctx.autocast():
-            logits = self.net(images).logits
-            teacher_logits = self.teacher(pixels)[0]
-        total, target, distill = kd_loss(logits, teacher_logits, labels, m.kd_lambda, m.kd_temperature)
+            logits = self.net(batch.images).logits
+            teacher_logits = self.teacher(batch.pixels)[0]
+        total, target, distill = kd_loss(logits, teacher_logits, batch.labels, m.distill_weight, m.temperature,
+                                         self.ctx.task)
         return {"loss": total, "target": target, "kd": distill}, logits
+
+
+METHODS.add(MethodInfo(name="kd", build=KDMethod, options=KDOptions, min_sources=1, uses_sources=True,
+                       description="Knowledge distillation (Hinton 2015): the target also matches the softened "
+                                   "predictions of a teacher trained on the same classes."))

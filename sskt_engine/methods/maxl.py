@@ -11,12 +11,12 @@ invents an auxiliary task, psi sub-classes per class, and learns to invent one t
   SGD step ``theta+ = theta - lr * grad(L_pri + L_aux)`` is taken with ``create_graph`` (lr is
   the target's current, scheduled learning rate), and the generator takes a step on
   ``L_pri(theta+) + w * sum(pbar * log pbar)``, the second term the negative entropy of the
-  batch-mean generated label (w = ``method.maxl_entropy_weight``, 0.2). The gradient reaches
+  batch-mean generated label (w = ``method.entropy_weight``, 0.2). The gradient reaches
   the generator only through ``theta+``: second order, via ``torch.func.functional_call``.
 
 The generator is the target architecture with a C*psi-way classifier, as in the paper (VGG16
-for both), unless ``method.maxl_generator_arch`` names another. It has its own optimizer (the
-preset's optimizer kind at ``method.maxl_generator_lr``, following the same lr schedule),
+for both), unless ``method.generator_arch`` names another. It has its own optimizer (the
+preset's optimizer kind at ``method.generator_lr``, following the same lr schedule),
 is saved in checkpoints for resume, and is never exported.
 
 BatchNorm: both forward passes of the meta step run through ``functional_call`` on *copies*
@@ -25,6 +25,8 @@ not three times.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import contextlib
 from typing import Any, Callable
@@ -37,7 +39,8 @@ from ..errors import UserInputError
 from ..losses import batch_negative_entropy, focal_loss, focal_with_targets, masked_subclass_softmax
 from ..models import build_architecture
 from ..models.target import TargetNetwork
-from . import METHODS
+from ..config import MethodOptions, option
+from ..registry import METHODS, MethodInfo
 from .base import MethodContext, StepOutput, TrainingMethod
 
 
@@ -83,9 +86,22 @@ def maxl_meta_objective(net: nn.Module, aux_labels: torch.Tensor, images: torch.
     return meta, {"inner": inner.detach(), "meta_primary": after.detach(), "neg_entropy": negentropy.detach()}
 
 
-@METHODS.register("maxl", description="Meta auxiliary learning (Liu 2019): a label generator invents "
-                  "sub-class labels for an auxiliary head and learns, by a meta step, which ones help.",
-                  min_sources=0)
+@dataclass(frozen=True)
+class MAXLOptions(MethodOptions):
+    name: str = option("maxl", "Training method.")
+    psi: int = option(5, "Auxiliary sub-classes per primary class (the auxiliary head has classes x psi outputs).",
+                      min=1, max=100)
+    focal_gamma: float = option(2.0, "Focusing parameter of the focal loss of both heads.", min=0.0, max=10.0)
+    generator_arch: str = option("", "Architecture of the label-generator network; empty: the target "
+                                 "architecture (the MAXL paper used the same network for both).",
+                                 label="Generator architecture")
+    generator_lr: float = option(1e-3, "Learning rate of the label generator (the MAXL code used 1e-3); it "
+                                 "follows the same schedule as the target's.", above=0.0, max=100.0,
+                                 label="Generator lr")
+    entropy_weight: float = option(0.2, "Weight of the entropy regularizer that keeps the generated labels spread "
+                                   "over all sub-classes.", min=0.0, max=100.0)
+
+
 class MAXLMethod(TrainingMethod):
     def __init__(self, ctx: MethodContext):
         if ctx.multi_label:
@@ -97,16 +113,16 @@ class MAXLMethod(TrainingMethod):
         aux_classes = ctx.num_classes * m.psi
         backbone = build_architecture(ctx.config.target.arch, ctx.num_classes)
         target = TargetNetwork(backbone, ctx.input_size, [aux_classes], "linear").to(ctx.device)
-        gen_arch = m.maxl_generator_arch or ctx.config.target.arch
+        gen_arch = m.generator_arch or ctx.config.target.arch
         try:
             generator = build_architecture(gen_arch, aux_classes)
         except UserInputError as exc:  # an unknown name: say which key holds it
-            raise UserInputError(f"method.maxl_generator_arch: {exc}") from None
+            raise UserInputError(f"method.generator_arch: {exc}") from None
         self.generator = generator.to(ctx.device)
         self.generator_arch = gen_arch
         self.networks = {"target": target}
         self.optimizers = {"target": self.new_optimizer(target.parameters()),
-                           "generator": self.new_optimizer(self.generator.parameters(), lr=m.maxl_generator_lr)}
+                           "generator": self.new_optimizer(self.generator.parameters(), lr=m.generator_lr)}
 
     @property
     def net(self) -> TargetNetwork:
@@ -124,7 +140,8 @@ class MAXLMethod(TrainingMethod):
             logits = self.generator(images)
         return masked_subclass_softmax(logits, labels, self.psi)
 
-    def train_step(self, pixels, images, labels, step):
+    def train_step(self, batch, step):
+        images, labels = batch.images, batch.labels
         m = self.ctx.config.method
         scaler = self.ctx.scaler
         skip_bad = self.ctx.config.train.nan_policy == "skip"
@@ -151,7 +168,7 @@ class MAXLMethod(TrainingMethod):
         # (2) the generator's meta step through a virtual SGD step of the target
         meta, parts = maxl_meta_objective(
             self.net, aux_labels, images, labels, inner_lr=float(target_opt.param_groups[0]["lr"]),
-            gamma=m.focal_gamma, entropy_weight=m.maxl_entropy_weight, autocast=self.ctx.autocast,
+            gamma=m.focal_gamma, entropy_weight=m.entropy_weight, autocast=self.ctx.autocast,
             grad_scale=float(scaler.get_scale()) if scaler is not None else None)
         if skip_bad and self._any_rank_bad(meta):
             self.ctx.skipped_steps.append(step)
@@ -191,3 +208,8 @@ class MAXLMethod(TrainingMethod):
 
     def network_archs(self) -> dict[str, str]:
         return {"target": self.ctx.config.target.arch}
+
+
+METHODS.add(MethodInfo(name="maxl", build=MAXLMethod, options=MAXLOptions,
+                       description="Meta auxiliary learning (Liu 2019): a label generator invents sub-class labels "
+                                   "for an auxiliary head and learns, by a meta step, which ones help."))

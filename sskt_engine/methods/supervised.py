@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from ..losses import target_loss
-from . import METHODS
+from dataclasses import dataclass
+
+from ..config import MethodOptions, option
+from ..registry import METHODS, MethodInfo
 from .base import SingleNetworkMethod
 
 
-@METHODS.register("supervised", description="Target labels only, from scratch: the baseline every "
-                  "comparison needs.", min_sources=0)
+@dataclass(frozen=True)
+class SupervisedOptions(MethodOptions):
+    name: str = option("supervised", "Training method.")
+
+
 class SupervisedMethod(SingleNetworkMethod):
-    def losses(self, pixels, images, labels):
+    def losses(self, batch):
         with self.ctx.autocast():
-            logits = self.net(images).logits
-        loss = target_loss(logits, labels)
+            logits = self.net(batch.images).logits
+        loss = self.ctx.task.loss(logits, batch.labels)
         return {"loss": loss, "target": loss}, logits
+
+
+METHODS.add(MethodInfo(name="supervised", build=SupervisedMethod, options=SupervisedOptions,
+                       description="Target labels only, from scratch: the baseline every comparison needs."))

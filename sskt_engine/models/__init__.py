@@ -6,19 +6,18 @@ from typing import Callable
 
 import torch.nn as nn
 
-from ..registry import Registry
+from ..registry import ARCHITECTURES, ArchitectureInfo
 
-# A builder takes the class count and returns a fresh, randomly initialised network
-# whose forward maps images to logits. Metadata: input_size (the side it was designed
-# for), family, description, and for torchvision models the name torchvision knows.
+# A builder takes the class count and returns a fresh, randomly initialised network whose
+# forward maps images to logits; each module below registers an ``ArchitectureInfo`` per network.
 ArchitectureBuilder = Callable[[int], nn.Module]
-ARCHITECTURES: Registry[ArchitectureBuilder] = Registry("architecture")
+__all__ = ["ARCHITECTURES", "ArchitectureInfo", "ArchitectureBuilder", "build_architecture", "parameter_count"]
 
 from . import cifar_resnet, tiny, torchvision_archs, vgg  # noqa: E402,F401  (they register themselves)
 
 
 def build_architecture(name: str, num_classes: int) -> nn.Module:
-    return ARCHITECTURES.get(name)(num_classes)
+    return ARCHITECTURES.get(name).build(num_classes)
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import ARCHITECTURES
+from ..registry import ARCHITECTURES, ArchitectureInfo
 
 
 class PadShortcut(nn.Module):
@@ -77,12 +77,9 @@ class CifarResNet(nn.Module):
 
 
 def _register(depth: int) -> None:
-    ARCHITECTURES.add(
-        f"resnet{depth}",
-        lambda num_classes, depth=depth: CifarResNet(depth, num_classes),
-        input_size=32, family="CIFAR ResNet",
-        description=f"CIFAR ResNet-{depth}, option-A shortcuts (He et al. 2016)",
-    )
+    ARCHITECTURES.add(ArchitectureInfo(
+        name=f"resnet{depth}", build=lambda num_classes, depth=depth: CifarResNet(depth, num_classes),
+        input_size=32, family="CIFAR ResNet", description=f"CIFAR ResNet-{depth}, option-A shortcuts (He et al. 2016)"))
 
 
 for _depth in (20, 32, 44, 56, 110):

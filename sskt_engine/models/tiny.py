@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import ARCHITECTURES
+from ..registry import ARCHITECTURES, ArchitectureInfo
 
 
 def _conv_bn(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -45,7 +45,7 @@ class SmallConvNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-ARCHITECTURES.add("tiny_cnn", TinyConvNet, input_size=32, family="small",
-                  description="3-layer CNN (8-16-32 channels) for tests and quick trials")
-ARCHITECTURES.add("small_cnn", SmallConvNet, input_size=32, family="small",
-                  description="6-layer CNN (32-64-128 channels), the demo's source network")
+ARCHITECTURES.add(ArchitectureInfo(name="tiny_cnn", build=TinyConvNet, input_size=32, family="small",
+                                   description="3-layer CNN (8-16-32 channels) for tests and quick trials"))
+ARCHITECTURES.add(ArchitectureInfo(name="small_cnn", build=SmallConvNet, input_size=32, family="small",
+                                   description="6-layer CNN (32-64-128 channels), the demo's source network"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torchvision
 
-from . import ARCHITECTURES
+from ..registry import ARCHITECTURES, ArchitectureInfo
 
 _TORCHVISION_TARGETS = {
     "resnet18": "ResNet-18",
@@ -17,12 +17,10 @@ _TORCHVISION_TARGETS = {
 
 
 def _register(name: str, title: str) -> None:
-    ARCHITECTURES.add(
-        name,
-        lambda num_classes, name=name: torchvision.models.get_model(name, weights=None, num_classes=num_classes),
-        input_size=224, family="torchvision", torchvision_name=name,
-        description=f"torchvision {title}",
-    )
+    ARCHITECTURES.add(ArchitectureInfo(
+        name=name,
+        build=lambda num_classes, name=name: torchvision.models.get_model(name, weights=None, num_classes=num_classes),
+        input_size=224, family="torchvision", torchvision_name=name, description=f"torchvision {title}"))
 
 
 for _name, _title in _TORCHVISION_TARGETS.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import ARCHITECTURES
+from ..registry import ARCHITECTURES, ArchitectureInfo
 
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -30,5 +30,5 @@ class CifarVGG(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-ARCHITECTURES.add("vgg16_bn_cifar", CifarVGG, input_size=32, family="VGG",
-                  description="VGG16 with batch norm for 32 px images")
+ARCHITECTURES.add(ArchitectureInfo(name="vgg16_bn_cifar", build=CifarVGG, input_size=32, family="VGG",
+                                   description="VGG16 with batch norm for 32 px images"))

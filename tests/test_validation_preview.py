@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from sskt_engine.config import loads_preset
-from sskt_engine.inspect import validation_predictions
+from sskt_engine.validation_preview import validation_predictions
 from sskt_engine.trainer import Trainer
 
 
@@ -14,7 +14,7 @@ def test_validation_predictions_match_the_runs_accuracy_scale(tmp_path):
     images, truth, predicted = validation_predictions(folder.path, count=12)
     assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
     assert len(truth) == len(predicted) == 12
-    names = set(folder.eval_report("best")["class_names"])
+    names = set(folder.eval_report("best").class_names)
     assert set(truth) <= names and set(predicted) <= names
     again = validation_predictions(folder.path, count=12)
     assert again[1] == truth and again[2] == predicted  # same images for the same seed

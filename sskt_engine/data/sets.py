@@ -1,0 +1,53 @@
+"""What every dataset loader returns: images in memory or on disk, with their labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images held in memory. ``images`` uint8 [N, 3, H, W]; ``labels`` int64 [N]
+    (or float [N, C] of 0/1 for multi-label data)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, indices: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[indices], self.labels[indices])
+
+
+@dataclass(frozen=True)
+class FileImageSet:
+    """Images left on disk (datasets too large for memory); decoded per sample by a DataLoader."""
+
+    paths: tuple[str, ...]
+    labels: torch.Tensor
+    image_size: int
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, indices: torch.Tensor) -> "FileImageSet":
+        return FileImageSet(tuple(self.paths[i] for i in indices.tolist()), self.labels[indices], self.image_size)
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    train: ImageSet | FileImageSet
+    val: ImageSet | FileImageSet
+    class_names: tuple[str, ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    image_size: int
+    multi_label: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)  # warnings for the log (skipped files, ...)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
