@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from sskt_engine import config as engine_config
+from sskt_engine import registry
+from sskt_engine.registry import ArchitectureInfo, DatasetInfo, MethodInfo, Registry, SourceKindInfo
 
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    key: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def description(self) -> str:
-        return str(self.meta.get("description", ""))
+Info = TypeVar("Info")
 
 
 problems: list[str] = []
@@ -35,29 +28,39 @@ def _note(what: str, exc: BaseException) -> None:
         problems.append(text)
 
 
-def _registry(module: str, name: str) -> list[CatalogEntry]:
+def _load_builtins() -> bool:
+    """Import the engine packages that fill the registries; False (and a note) when one fails."""
     try:
-        registry = getattr(importlib.import_module(module), name)
-        return [CatalogEntry(e.key, dict(e.meta)) for e in registry.entries()]
-    except Exception as exc:  # noqa: BLE001 - any failure here only hides a list
-        _note(name.lower(), exc)
-        return []
+        importlib.import_module("sskt_engine.catalog")
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure here only hides the lists
+        _note("engine registries", exc)
+        return False
 
 
-def architectures() -> list[CatalogEntry]:
-    return _registry("sskt_engine.models", "ARCHITECTURES")
+def _entries(registry: Registry[Info]) -> list[Info]:
+    return registry.entries() if _load_builtins() else []
 
 
-def methods() -> list[CatalogEntry]:
-    return _registry("sskt_engine.methods", "METHODS")
+def architectures() -> list[ArchitectureInfo]:
+    return _entries(registry.ARCHITECTURES)
 
 
-def datasets() -> list[CatalogEntry]:
-    return _registry("sskt_engine.data", "DATASETS")
+def methods() -> list[MethodInfo]:
+    return _entries(registry.METHODS)
 
 
-def entry(entries: list[CatalogEntry], key: str) -> CatalogEntry | None:
-    return next((e for e in entries if e.key == key), None)
+def datasets() -> list[DatasetInfo]:
+    return _entries(registry.DATASETS)
+
+
+def source_kind(name: str) -> SourceKindInfo | None:
+    """How a kind of source is edited (its keys, what its path names); None when unknown."""
+    return entry(_entries(registry.SOURCE_KINDS), name)
+
+
+def entry(entries: list[Info], name: str) -> Info | None:
+    return next((e for e in entries if e.name == name), None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,6 +77,12 @@ def devices() -> tuple[str, ...]:
 def describe(cls: type) -> list[dict[str, Any]]:
     """``describe_fields`` with choices that could not be listed left open (None)."""
     return engine_config.describe_fields(cls, on_error=_note)
+
+
+def describe_method(name: str) -> list[dict[str, Any]]:
+    """The fields of one method's options dataclass (the base fields when it is unknown)."""
+    info = entry(methods(), name)
+    return describe(info.options if info is not None else engine_config.MethodOptions)
 
 
 def trainer_class() -> Any | None:
@@ -104,7 +113,7 @@ def preview_function() -> Callable | None:
 
 def predictions_function() -> Callable | None:
     try:
-        from sskt_engine.inspect import validation_predictions
+        from sskt_engine.validation_preview import validation_predictions
 
         return validation_predictions
     except Exception:  # noqa: BLE001 - optional; the results view simply omits the grid

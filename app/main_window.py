@@ -7,13 +7,13 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app import background, engine_catalog
+from app import engine_catalog
 from app.dialogs import ask_save_changes, ask_stop_run, show_error
 from app.preset_document import PresetDocument
-from app.resources import app_icon, builtin_presets, demo_preset, is_builtin
+from app.resources import app_icon
 from app.process_run_controller import ProcessRunController
-from app.run_controller import RunController
-from app.run_history import load_run_curves, replay_before
+from app.run_controller import RunController, RunHistory
+from app.run_history import RunCurves, load_run_curves
 from app.settings import AppSettings
 from app.widgets.compare_dialog import CompareDialog
 from app.widgets.export_dialog import ExportDialog
@@ -23,8 +23,11 @@ from app.widgets.results_view import ResultsView
 from app.widgets.run_bar import RunBar
 from app.widgets.runs_panel import RESUMABLE, RunsPanel
 from app.widgets.setup_panel import SetupPanel
+from app.worker import Worker, WorkerError, start_worker, wait_for_all
 from sskt_engine.errors import PresetError
 from sskt_engine.events import EpochEnd, Event, RunFinished, RunStarted
+from sskt_engine.metric_info import ACCURACY
+from sskt_engine.resources import builtin_presets, demo_preset, is_builtin
 from sskt_engine.runs import RunFolder, default_runs_root
 
 APP_NAME = "SSKT Studio"
@@ -45,9 +48,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.process_controller = ProcessRunController(parent=self)
         self.controller: RunController | ProcessRunController = self.local_controller
         self._closing = False
+        self._run_metric = ACCURACY  # the live run's headline metric, as its RunStarted names it
         self._last_run_dir: Path | None = None
         self.export_dialog: ExportDialog | None = None
         self.compare_dialog: CompareDialog | None = None
+        self._overlay_worker: Worker | None = None  # reads the curves of the runs selected in the panel
 
         self._build_actions()
         self._build_widgets()
@@ -85,7 +90,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.quit_action = self._action("&Quit", self.close, [keys.Quit], "Quit SSKT Studio")
         self.start_action = self._action("&Start", self.start_run, ["Ctrl+R", "F5"], "Train with these settings",
                                          sp.SP_MediaPlay)
-        self.stop_action = self._action("S&top", self.stop_run, ["Esc", "Ctrl+."],
+        # not a bare Esc: it would stop a run from anywhere, even while typing in a text field
+        self.stop_action = self._action("S&top", self.stop_run, ["Ctrl+."],
                                         "Stop the run after the current step", sp.SP_MediaStop)
         self.resume_action = self._action("&Resume", self.resume_run, ["Ctrl+Shift+R"],
                                           "Continue a stopped or failed run in its own folder", sp.SP_MediaSeekForward)
@@ -187,11 +193,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.state_changed.connect(self._update_title)
         self.document.state_changed.connect(self._update_actions)
         self.document.changed.connect(self._update_actions)
+        self.document.changed.connect(self._show_experiment_span)
+        self.document.state_changed.connect(self._show_experiment_span)
         for controller in (self.local_controller, self.process_controller):
             controller.event.connect(self._on_event)
             controller.failed.connect(self._on_failed)
+            controller.notice.connect(self._on_notice)
             controller.finished.connect(self._on_finished)
             controller.busy_changed.connect(lambda _busy: self._update_actions())
+        self.local_controller.history.connect(self._on_history)
         self.run_bar.problem_clicked.connect(self.setup_panel.focus_field)
         self.runs_panel.selection_changed.connect(self._runs_selected)
         self.runs_panel.results_requested.connect(self.show_results)
@@ -246,6 +256,12 @@ class MainWindow(QtWidgets.QMainWindow):
             first = self.document.errors[0]
             return first.reason, first.path, len(self.document.errors) - 1
         return "", "", 0
+
+    def _show_experiment_span(self, *_args: Any) -> None:
+        """Idle plots span the experiment's epochs: its run then starts on axes already drawn."""
+        config = self.document.config
+        if config is not None and not self.controller.is_running():
+            self.plots.set_span(config.train.epochs)
 
     def _update_actions(self) -> None:
         running = self.controller.is_running()
@@ -415,12 +431,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            self._run_metric = event.headline
             self._last_run_dir = Path(event.run_dir)
             if event.start_epoch > 0:
-                self.plots.clear()
-                self.plots.steps_per_epoch = event.steps_per_epoch
-                for old in replay_before(Path(event.run_dir), event.start_epoch):
-                    self.plots.handle_event(old)
+                self.plots.clear()  # the earlier epochs follow as the run's history (read in its thread)
             self.statusBar().showMessage(f"Training {event.name} on {event.device}")
             self.runs_panel.live_run = Path(event.run_dir)
             self.runs_panel.refresh()
@@ -430,7 +444,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if isinstance(event, EpochEnd) and self.runs_panel.live_run is not None:
             self.runs_panel.update_run(self.runs_panel.live_run)  # epochs done and best accuracy, once per epoch
         if isinstance(event, RunFinished):
-            self.statusBar().showMessage(f"Run {event.status}: best val acc {100 * event.best_val_acc:.2f}%", 10000)
+            metric = self._run_metric
+            self.statusBar().showMessage(f"Run {event.status}: best val {metric.short} "
+                                         f"{metric.format(event.best_val_acc)}", 10000)
+
+    def _on_history(self, history: RunHistory) -> None:
+        """A resumed run's earlier epochs, right after its RunStarted and before its new points."""
+        for old in history.events:
+            self.plots.handle_event(old)
 
     def _on_failed(self, message: str, detail: str) -> None:
         self.run_bar.set_idle_if_preparing("Did not start")
@@ -439,6 +460,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._closing:
             show_error(self, "Training failed" if self.controller.run_dir else "Cannot start training",
                        message, detail)
+
+    def _on_notice(self, message: str) -> None:
+        self.run_bar.set_idle_if_preparing(message[:1].upper() + message[1:])
+        self.log.add(message)
+        self.statusBar().showMessage(message, 15000)
 
     def _on_finished(self, run_dir: str, status: str) -> None:
         self.runs_panel.live_run = None
@@ -486,8 +512,23 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _runs_selected(self, paths: list[Path]) -> None:
         live = Path(self.controller.run_dir) if self.controller.is_running() and self.controller.run_dir else None
-        self.plots.set_overlays([load_run_curves(p) for p in paths if p != live])
+        wanted = [p for p in paths if p != live]
+        if self._overlay_worker is not None:
+            self._overlay_worker.cancel()  # a newer selection replaces it
+            self._overlay_worker = None
+        if not wanted:
+            self.plots.set_overlays([])
+        else:  # each run's whole metrics log: read off the GUI thread, drawn when it arrives
+            self._overlay_worker = start_worker(lambda: [load_run_curves(p) for p in wanted],
+                                                returned=self._overlays_loaded, errored=self._overlays_failed,
+                                                name="sskt-run-curves")
         self._update_actions()
+
+    def _overlays_loaded(self, runs: list[RunCurves]) -> None:
+        self.plots.set_overlays(runs)
+
+    def _overlays_failed(self, error: WorkerError) -> None:
+        self.log.add(f"Could not read the curves of the selected runs: {error.sentence}", "warning")
 
     def _runs_root_changed(self, root: Path) -> None:
         self.runs_root = Path(root)
@@ -518,7 +559,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots.timer.stop()
         if self.compare_dialog is not None and self.compare_dialog.busy():
             self.compare_dialog.stop()
-        background.wait_for_all(10000)
+        if self._overlay_worker is not None:
+            self._overlay_worker.cancel()
+        wait_for_all(10000)
         event.accept()
 
     def _stop_and_wait(self) -> None:

@@ -10,33 +10,17 @@ every problem at once to mark each field where it is.
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore
 
-from sskt_engine.config import ExperimentConfig, from_dict, load_preset, save_preset, to_dict
+import sskt_engine.catalog  # noqa: F401  (the schema reads the registries: fill them with the built-ins)
+from sskt_engine.config import ExperimentConfig, from_dict, load_preset, method_options, save_preset, to_dict
 from sskt_engine.errors import PresetError
+from sskt_engine.key_paths import KeyPath, parse_key_path
 
-KeyPath = tuple  # e.g. ("train", "lr") or ("sources", 0, "arch")
 MAX_ERRORS = 25
-
-
-def parse_path(dotted: str) -> KeyPath:
-    """``sources[0].arch`` -> ("sources", 0, "arch")."""
-    parts: list[Any] = []
-    for piece in re.split(r"\.|\[|\]", dotted):
-        if piece:
-            parts.append(int(piece) if piece.isdigit() else piece)
-    return tuple(parts)
-
-
-def dotted(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
-    return out
 
 
 def _remove(raw: Any, path: KeyPath) -> bool:
@@ -63,7 +47,7 @@ def collect_errors(raw: dict) -> tuple[ExperimentConfig | None, list[PresetError
     errors = [first]
     work = copy.deepcopy(raw)
     seen = {first.path}
-    if not _remove(work, parse_path(first.path)):
+    if not _remove(work, parse_key_path(first.path)):
         return None, errors
     for _ in range(MAX_ERRORS):
         try:
@@ -74,7 +58,7 @@ def collect_errors(raw: dict) -> tuple[ExperimentConfig | None, list[PresetError
                 break
             seen.add(exc.path)
             errors.append(exc)
-            if not _remove(work, parse_path(exc.path)):
+            if not _remove(work, parse_key_path(exc.path)):
                 break
         except Exception:  # noqa: BLE001 - a broken registry must not break validation
             break
@@ -95,6 +79,7 @@ class PresetDocument(QtCore.QObject):
         self.read_only = False  # built-in presets: Save becomes Save As
         self.raw: dict = to_dict(ExperimentConfig())
         self._saved: dict = copy.deepcopy(self.raw)
+        self._method_sections: dict[str, dict] = {}  # the sections of methods chosen before
         self.config: ExperimentConfig | None = None
         self.errors: list[PresetError] = []
         self.validate()
@@ -115,6 +100,7 @@ class PresetDocument(QtCore.QObject):
 
     def _replace(self, raw: dict, *, path: Path | None, title: str, read_only: bool, dirty: bool) -> None:
         self.raw = raw
+        self._method_sections = {}
         self.path = path
         self.title = title
         self.read_only = read_only
@@ -152,6 +138,9 @@ class PresetDocument(QtCore.QObject):
         return node
 
     def set(self, path: KeyPath, value: Any) -> None:
+        if tuple(path) == ("method", "name"):
+            self._switch_method(value)
+            return
         node: Any = self.raw
         for part, nxt in zip(path[:-1], path[1:]):
             if isinstance(node, dict):
@@ -164,6 +153,24 @@ class PresetDocument(QtCore.QObject):
         if _has(node, last) and type(node[last]) is type(value) and node[last] == value:
             return
         node[last] = value
+        self._after_edit()
+
+    def _switch_method(self, name: Any) -> None:
+        """Each method reads its own keys: choosing another one swaps the whole ``method:``
+        section, and choosing the first again brings back the values it had."""
+        section = self.raw.get("method") if isinstance(self.raw.get("method"), dict) else {}
+        old = section.get("name")
+        if old == name:
+            return
+        if isinstance(old, str):
+            self._method_sections[old] = copy.deepcopy(section)
+        if name in self._method_sections:
+            self.raw["method"] = self._method_sections[name]
+        else:
+            try:
+                self.raw["method"] = to_dict(method_options(name))
+            except Exception:  # noqa: BLE001 - an unknown name: validation says so at the name
+                self.raw["method"] = {"name": name}
         self._after_edit()
 
     def set_sources(self, sources: list[dict]) -> None:

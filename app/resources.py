@@ -1,63 +1,19 @@
-"""Where the shipped resources live: the ``sskt_resources`` package when installed, else ``resources/``."""
+"""The window's icon and style sheet, as Qt objects. Where the shipped files are is the engine's
+business (``sskt_engine.resources``); this module only turns them into what Qt wants."""
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
-
-@functools.lru_cache(maxsize=1)
-def resources_root() -> Path:
-    try:
-        from importlib.resources import files
-
-        root = Path(str(files("sskt_resources")))
-        if root.is_dir():
-            return root
-    except (ModuleNotFoundError, TypeError):
-        pass
-    # Running from a source checkout whose venv does not have the project installed.
-    return Path(__file__).resolve().parent.parent / "resources"
-
-
-def presets_dir() -> Path:
-    return resources_root() / "presets"
-
-
-def builtin_presets() -> list[Path]:
-    """Shipped presets, the demo first."""
-    folder = presets_dir()
-    if not folder.is_dir():
-        return []
-    found = sorted(folder.glob("*.yaml"))
-    found.sort(key=lambda p: (p.stem != "demo", p.stem))
-    return found
-
-
-def demo_preset() -> Path | None:
-    path = presets_dir() / "demo.yaml"
-    return path if path.is_file() else None
-
-
-def is_builtin(path: Path | None) -> bool:
-    if path is None:
-        return False
-    try:
-        return Path(path).resolve().parent == presets_dir().resolve()
-    except OSError:
-        return False
-
-
-def icon_path(name: str) -> Path:
-    return resources_root() / "icons" / name
+from sskt_engine.resources import resource_path
 
 
 @functools.lru_cache(maxsize=None)
 def app_icon() -> QtGui.QIcon:
     icon = QtGui.QIcon()
-    folder = resources_root() / "icons"
+    folder = resource_path("icons")
     for size in (16, 24, 32, 48, 64, 128, 256, 512):
         png = folder / f"sskt-studio-{size}.png"
         if png.is_file():
@@ -69,8 +25,7 @@ def app_icon() -> QtGui.QIcon:
 
 
 def style_sheet() -> str:
-    path = resources_root() / "style.qss"
     try:
-        return path.read_text(encoding="utf-8")
+        return resource_path("style.qss").read_text(encoding="utf-8")
     except OSError:
         return ""

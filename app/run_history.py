@@ -8,12 +8,14 @@ fractional inside an epoch (step / steps per epoch).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
+from sskt_engine.metric_info import ACCURACY, MetricInfo
 from sskt_engine.runs import RunFolder
 
 
@@ -60,8 +62,10 @@ class SeriesBuffer:
 
 
 # (plot, series key) -> what it is called in the legend
-def series_for_progress(event: Progress, steps_per_epoch: int) -> list[tuple[str, str, float, float]]:
-    """(plot, key, x, y) points of one Progress event."""
+def series_for_progress(event: Progress, steps_per_epoch: int,
+                        train_metric: MetricInfo = ACCURACY) -> list[tuple[str, str, float, float]]:
+    """(plot, key, x, y) points of one Progress event; ``train_metric`` names its training
+    metric (the run's RunStarted says)."""
     per_epoch = steps_per_epoch or max(1, event.total_steps)
     x = event.epoch + event.step / per_epoch
     points = []
@@ -79,25 +83,31 @@ def series_for_progress(event: Progress, steps_per_epoch: int) -> list[tuple[str
             points.append(("loss", "train target", x, value))
         elif name.startswith("aux/"):
             points.append(("sources", f"train {name[4:]}", x, value))
+        elif "/" in name:  # another per-source term (FitNets' hint/<source>): beside the aux losses
+            term, _, source = name.partition("/")
+            points.append(("sources", f"train {term} {source}", x, value))
         else:
             points.append(("loss", f"train {name}", x, value))
-    points.append(("accuracy", "train acc", x, 100.0 * event.train_acc))
+    points.append(("accuracy", f"train {train_metric.short}", x, train_metric.scaled(event.train_acc)))
     points.append(("lr", "lr", x, event.lr))
     return points
 
 
-def series_for_epoch(event: EpochEnd) -> list[tuple[str, str, float, float]]:
+def series_for_epoch(event: EpochEnd, metric: MetricInfo = ACCURACY) -> list[tuple[str, str, float, float]]:
+    """Points of one epoch's validation numbers; ``metric``: the run's headline metric (the
+    "accuracy" plot shows it, whatever the task calls it)."""
     x = float(event.epoch + 1)
     points = []
+    per_network = "/" + metric.key
     for name, value in event.val.items():
         if name == "loss":
             points.append(("loss", "val loss", x, value))
-        elif name == "acc":
-            points.append(("accuracy", "val acc", x, 100.0 * value))
+        elif name == metric.key:
+            points.append(("accuracy", f"val {metric.short}", x, metric.scaled(value)))
         elif name == "top5":
             points.append(("accuracy", "val top-5", x, 100.0 * value))
-        elif name.endswith("/acc"):
-            points.append(("accuracy", f"val {name[:-4]}", x, 100.0 * value))
+        elif name.endswith(per_network):
+            points.append(("accuracy", f"val {name[:-len(per_network)]}", x, metric.scaled(value)))
         elif name.endswith("loss"):
             points.append(("loss", f"val {name}", x, value))
     return points
@@ -109,13 +119,16 @@ class RunCurves:
 
     name: str
     series: dict[str, tuple[str, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    metric: MetricInfo = ACCURACY  # the run's headline metric: its validation curve is "val <short>"
 
 
 _cache: dict[Path, tuple[tuple[float, int], RunCurves]] = {}
+_cache_lock = threading.Lock()  # worker threads read runs; a superseded one may still be running
 
 
 def load_run_curves(path: Path) -> RunCurves:
-    """Read a run folder's metrics once per file change."""
+    """Read a run folder's metrics once per file change. Reads a whole log: call it from a
+    worker thread, never the GUI thread."""
     path = Path(path)
     folder = RunFolder(path)
     try:
@@ -123,30 +136,36 @@ def load_run_curves(path: Path) -> RunCurves:
         stamp = (stat.st_mtime, stat.st_size)
     except OSError:
         stamp = (0.0, 0)
-    cached = _cache.get(path)
+    with _cache_lock:
+        cached = _cache.get(path)
     if cached and cached[0] == stamp:
         return cached[1]
     points: dict[str, tuple[str, SeriesBuffer]] = {}
     steps_per_epoch = 0
+    metric = train_metric = ACCURACY
     for event in folder.events():
         if isinstance(event, RunStarted):
             steps_per_epoch = event.steps_per_epoch
+            metric, train_metric = event.headline, event.train_headline
             rows = []
         elif isinstance(event, Progress):
-            rows = series_for_progress(event, steps_per_epoch)
+            rows = series_for_progress(event, steps_per_epoch, train_metric)
         elif isinstance(event, EpochEnd):
-            rows = series_for_epoch(event)
+            rows = series_for_epoch(event, metric)
         else:
             rows = []
         for plot, key, x, y in rows:
             points.setdefault(key, (plot, SeriesBuffer()))[1].append(x, y)
-    curves = RunCurves(path.name, {k: (plot, buf.x.copy(), buf.y.copy()) for k, (plot, buf) in points.items()})
-    _cache[path] = (stamp, curves)
+    curves = RunCurves(path.name, {k: (plot, buf.x.copy(), buf.y.copy()) for k, (plot, buf) in points.items()},
+                       metric)
+    with _cache_lock:
+        _cache[path] = (stamp, curves)
     return curves
 
 
 def replay_before(path: Path, start_epoch: int) -> list[Event]:
-    """The recorded Progress and EpochEnd events of epochs before ``start_epoch`` (a resumed run)."""
+    """The recorded Progress and EpochEnd events of epochs before ``start_epoch`` (a resumed run);
+    read in the training thread (``app.run_controller.train``)."""
     out: list[Event] = []
     for event in RunFolder(path).events():
         if isinstance(event, (Progress, EpochEnd)) and event.epoch < start_epoch:

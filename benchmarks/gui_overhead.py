@@ -82,6 +82,7 @@ def run_in_app(cfg, runs_root: Path) -> tuple[float, float, float, float, float,
     from app.main import configure_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
+    from app.worker import running_workers
     from sskt_engine.trainer import Trainer
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
@@ -116,7 +117,16 @@ def run_in_app(cfg, runs_root: Path) -> tuple[float, float, float, float, float,
         timer.timeout.connect(tick)
         loop = QtCore.QEventLoop()
         window.controller.busy_changed.connect(lambda busy: None if busy else loop.quit())
-        for _ in range(20):  # let the window settle (first paint, parameter count)
+        # Let the window settle as a person would before pressing Start: first paint, and the
+        # work it started in worker threads (runs list, parameter count) done and shown.
+        settle_until = time.perf_counter() + 30
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.01)
+        while running_workers() and time.perf_counter() < settle_until:
+            app.processEvents()
+            time.sleep(0.01)
+        for _ in range(20):
             app.processEvents()
             time.sleep(0.01)
         timer.start()
@@ -130,6 +140,9 @@ def run_in_app(cfg, runs_root: Path) -> tuple[float, float, float, float, float,
         window.close()
         window.deleteLater()
         app.processEvents()
+        # processEvents() leaves deferred deletes alone: without this the window was destroyed
+        # inside the next repeat's run (~70 ms of GUI-thread work right after its Start).
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     collector.stop()
     return throughput(events, cfg.train.batch_size), worst[0], worst[1], worst[2], worst[3], redraws
 

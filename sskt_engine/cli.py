@@ -195,6 +195,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- parser
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for PyTorch in this process (default: PyTorch's own choice, one per core); "
+                             "on a busy machine 1 or 2 is often much faster than the default")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads N`` before any tensor work. With several processes (``--nproc``) each child is
+    started with the same arguments, so each applies it to itself."""
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return
+    if threads < 1:
+        raise UserInputError(f"--threads must be at least 1, not {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sskt", description="SSKT Studio from the command line: train, resume "
                                      "and list knowledge-transfer experiments.")
@@ -208,11 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="experiment name (used in the run folder's name)")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine (via torchrun; "
                    "one per GPU, or CPU processes with gloo)")
+    add_threads_argument(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
     p.add_argument("run_dir", help="run folder, or its name inside the runs folder")
     p.add_argument("--runs-dir")
+    add_threads_argument(p)
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("runs", help="list past runs")
@@ -239,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in load_plugins():  # before any preset: plugin architectures must be known to validation
         print(f"warning: {warning}", file=sys.stderr)
     try:
+        apply_threads(args)
         return args.func(args)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -107,7 +107,8 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = option("demo", "Which dataset to train on.", choices=_dataset_names)
-    root: str = option("", "Folder holding the dataset files (not needed for the built-in demo).")
+    root: str = option("", "Folder holding the dataset files, or the CSV file of multilabel-csv (not needed for "
+                       "the built-in demos).")
     labels_per_class: typing.Optional[int] = option(
         None, "Keep only this many labelled training images per class (same subset for the same seed). "
         "Empty: use all.", min=1)

@@ -4,7 +4,8 @@ Every rank builds the same networks from the same seed, trains on its share of e
 epoch (``BatchStream(shard=...)``) and averages gradients before each optimizer step,
 which is the arithmetic of DistributedDataParallel. Doing it at the optimizer step
 instead of wrapping modules keeps every method (DML's several networks, MAXL's meta
-step) working unchanged. Metrics are summed across ranks; only rank 0 writes files.
+step) working unchanged. Metrics are summed across ranks (or, for average precision, their
+scores gathered: ``gather_rows``); only rank 0 writes files.
 Backend ``nccl`` on CUDA, ``gloo`` on CPU.
 """
 
@@ -59,6 +60,22 @@ class DistContext:
         if self.active:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
+
+    def gather_rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Every rank's rows of ``tensor`` ([n_rank, ...], n_rank may differ), concatenated in
+        rank order on every rank: for metrics whose state cannot be summed (average precision
+        keeps every score). all_gather needs equal shapes, so rows are padded to the longest."""
+        if not self.active:
+            return tensor
+        count = torch.tensor([tensor.shape[0]], device=tensor.device, dtype=torch.long)
+        counts = [torch.zeros_like(count) for _ in range(self.world)]
+        dist.all_gather(counts, count)
+        sizes = [int(c.item()) for c in counts]
+        padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))
+        padded[: tensor.shape[0]] = tensor
+        parts = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
     def any(self, flag: bool, device: torch.device) -> bool:
         if not self.active:

@@ -45,12 +45,14 @@ import torch.nn as nn
 from . import __version__
 from .atomic import _publishable
 from .errors import UserInputError
+from .export_target import locked_if_in_a_run, refuse_run_files
 from .model_files import (EXPORTED_PROGRAM, META_FILE, TORCHSCRIPT, checked_class_count, first_line,
                           load_compiled, read_compiled, read_safetensors, read_tensor_file)
 from .model_files import detect_format as _file_format
 from .network_weights import build_any_architecture
 from .run_checkpoint import CHECKPOINT_FORMAT, RunCheckpoint
 from .runs import RunFolder, find_run
+from .stale_files import TempGuard, remove_export_temporaries
 
 TOLERANCE = 1e-4
 EXPORT_FORMAT = "sskt-studio-model"  # the "format" field of every exported file's metadata
@@ -514,6 +516,7 @@ def _resolve_output(output: str | os.PathLike, folder: RunFolder, fmt: str) -> P
         raise UserInputError(f"cannot write {path}: folder {parent} is not writable")
     if path.exists() and not path.is_file():
         raise UserInputError(f"cannot write {path}: something other than a file is there")
+    refuse_run_files(path)
     return path
 
 
@@ -536,7 +539,7 @@ def _stage_and_publish(output: Path, write: Callable[[Path], None],
         if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise _unwritable(output, exc) from None
         raise ExportFailed(f"cannot create a file in {output.parent} ({exc.strerror or exc})") from None
-    os.close(fd)
+    guard = TempGuard(fd)  # another export's cleanup of this folder leaves a locked temporary alone
     tmp = Path(name)
     try:
         try:
@@ -553,11 +556,15 @@ def _stage_and_publish(output: Path, write: Callable[[Path], None],
                                "written") from None
         result = verify(tmp)
         _publishable(tmp)
+        if os.name == "nt":  # pragma: no cover - Windows cannot rename a file that is open
+            guard.close()
         os.replace(tmp, output)
         return result
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        guard.close()
 
 
 def _prepare(folder: RunFolder, fmt: str, checkpoint: str, keep_aux_heads: bool,
@@ -618,6 +625,12 @@ def export_run(run_dir: str | os.PathLike, fmt: str, output: str | os.PathLike, 
                                f"network (limit {TOLERANCE:.0e}); it was not written", diff)
         return diff, how
 
-    diff, how = _stage_and_publish(path, write, verify)
+    with locked_if_in_a_run(path):
+        stale = remove_export_temporaries(path.parent)
+        if stale:  # left by an export that was killed while writing
+            names = ", ".join(p.name for p in stale[:3]) + (", ..." if len(stale) > 3 else "")
+            notes.append(f"removed {len(stale)} unfinished export file(s) left in {path.parent} by an export that "
+                         f"ended while writing ({names})")
+        diff, how = _stage_and_publish(path, write, verify)
     progress("done", 1.0)
     return ExportResult(path, fmt, diff, item.meta, how, path.stat().st_size, tuple(notes))

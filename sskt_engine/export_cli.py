@@ -39,8 +39,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor
 
     predictor = Predictor(args.model_file)
-    for prediction in predictor.predict(args.images, args.top_k):
+    for prediction in predictor.predict(args.images, args.top_k, threshold=args.threshold):
         print(prediction.image)
+        if not prediction.top:  # a multi-label model found no class at or above the threshold
+            print(f"  (no label with probability at least {args.threshold:g})")
+            continue
         width = max(len(name) for name, _ in prediction.top)
         for name, probability in prediction.top:
             print(f"  {name:<{width}}  {probability:.4f}")
@@ -70,4 +73,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model_file", metavar="MODEL_FILE", help="a file written by sskt export")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes to show per image (default: 5)")
+    p.add_argument("--threshold", type=float, default=0.5, metavar="P",
+                   help="multi-label models: show every label with probability at least P, instead of the top "
+                        "K (default: 0.5)")
     p.set_defaults(func=cmd_predict)

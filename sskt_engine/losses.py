@@ -69,6 +69,17 @@ def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
     return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
 
+def masked_binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """BCE-with-logits, the mean over the (image, class) entries that are not ignored (target -1,
+    a VOC ``difficult``-only class): a barely visible object is taught neither as present nor
+    as absent, as it is scored. Without ignored entries this is the plain mean over batch and
+    classes (``binary_cross_entropy``). No host sync."""
+    valid = (targets >= 0).to(torch.float32)
+    per_entry = F.binary_cross_entropy_with_logits(
+        logits.float(), targets.float().clamp(min=0), reduction="none")
+    return (per_entry * valid).sum() / valid.sum().clamp(min=1)
+
+
 # ----------------------------------------------------------------------------- baselines (KD, DML, MAXL)
 
 def binary_kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -73,3 +73,11 @@ class MetricInfo:
 ACCURACY = MetricInfo("acc", "accuracy", "acc")
 TOP5 = MetricInfo("top5", "top-5 accuracy", "top-5")
 CLASS_ACCURACY = MetricInfo("acc", "accuracy per class", "acc")  # recall of each class
+
+# The multi-label task's metrics (``sskt_engine.average_precision`` defines each AP).
+MEAN_AP = MetricInfo("map", "mAP (area under the PR curve, class mean)", "mAP")
+MEAN_AP_VOC07 = MetricInfo("map_voc07", "mAP (VOC07 11-point, class mean)", "mAP-11pt")
+MEAN_AP_SAMPLES = MetricInfo("map_samples", "mAP (sample mean, as the SSKT authors' code)", "mAP-samples")
+F1_AT_HALF = MetricInfo("f1", "F1 at 0.5 (micro)", "F1")
+SAMPLE_F1 = MetricInfo("f1", "F1 at 0.5 (per image)", "F1")  # the training-window score
+CLASS_AP = MetricInfo("ap", "average precision per class", "AP")

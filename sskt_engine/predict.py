@@ -28,7 +28,8 @@ class Prediction:
 
     @property
     def label(self) -> str:
-        return self.top[0][0]
+        """The most probable class; for a multi-label model with nothing above its threshold, "(none)"."""
+        return self.top[0][0] if self.top else "(none)"
 
 
 class Predictor:
@@ -78,11 +79,15 @@ class Predictor:
         return self.outputs(logits)
 
     def predict(self, images: Sequence[str | os.PathLike], top_k: int = 5,
-                batch_size: int = 64) -> list[Prediction]:
-        """The ``top_k`` classes of each image with probabilities. Every image is read before
-        any is classified, so an unreadable one fails the call at once."""
+                batch_size: int = 64, threshold: float = 0.5) -> list[Prediction]:
+        """The ``top_k`` classes of each image with probabilities; for a multi-label model every
+        class whose probability is at least ``threshold`` instead (most probable first, maybe
+        none). Every image is read before any is classified, so an unreadable one fails the
+        call at once."""
         if top_k < 1:
             raise UserInputError("--top-k must be at least 1")
+        if not 0.0 <= threshold <= 1.0:
+            raise UserInputError(f"--threshold must be between 0 and 1, not {threshold}")
         if not images:
             raise UserInputError("no images given")
         k = min(top_k, self.num_classes)
@@ -93,7 +98,10 @@ class Predictor:
             batch = (torch.stack(pixels[start:start + batch_size]) - self.mean) / self.std
             probs = self.probabilities(batch)
             values, indices = probs.topk(k, dim=1)
+            if self.multi_label:  # every label at or above the threshold, not a fixed number
+                values, indices = probs.sort(dim=1, descending=True)
             for row, path in enumerate(paths[start:start + batch_size]):
-                top = tuple((self.class_names[int(i)], float(v)) for v, i in zip(values[row], indices[row]))
+                top = tuple((self.class_names[int(i)], float(v)) for v, i in zip(values[row], indices[row])
+                            if not self.multi_label or float(v) >= threshold)
                 results.append(Prediction(path, top))
         return results

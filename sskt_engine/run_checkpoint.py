@@ -17,6 +17,10 @@ back (tensors and plain data only, so reading one can run no code):
 ``preset``          the preset's YAML text
 ``meta``            ``CheckpointMeta``: what export, sources and the GUI need to rebuild the
                     trained network without the preset
+``records``         the epoch's records as text: ``epoch_end`` (the EpochEnd line of
+                    metrics.jsonl), ``eval`` (eval/last.json), ``is_best``. Written with the
+                    checkpoint, so that a resume can write whichever of them a crash (a full
+                    disk copying best.pt) kept from reaching the run folder. Older files: none
 ==================  ================================================================
 
 Checkpoints of every earlier version of this app have this layout; ``RunCheckpoint.read``
@@ -39,7 +43,7 @@ from .errors import UserInputError
 CHECKPOINT_FORMAT = "sskt-studio-checkpoint"
 CHECKPOINT_VERSION = 1
 _OWN_KEYS = ("format", "version", "epoch", "global_step", "best_val_acc", "best_epoch", "skipped_steps", "scaler",
-             "rng", "preset", "meta")
+             "rng", "preset", "meta", "records")
 
 
 class CheckpointError(UserInputError):
@@ -141,6 +145,7 @@ class RunCheckpoint:
     meta: CheckpointMeta
     method_extra: dict[str, Any] = field(default_factory=dict)  # other keys of the method's state_dict
     version: int = CHECKPOINT_VERSION
+    records: dict[str, Any] = field(default_factory=dict)  # the epoch's log line and eval report, as text
 
     # -- the method's part ----------------------------------------------------------------
     @classmethod
@@ -163,7 +168,7 @@ class RunCheckpoint:
         return {**self.method_state(), "format": CHECKPOINT_FORMAT, "version": self.version, "epoch": self.epoch,
                 "global_step": self.global_step, "best_val_acc": self.best_score, "best_epoch": self.best_epoch,
                 "skipped_steps": self.skipped_steps, "scaler": self.scaler, "rng": self.rng, "preset": self.preset,
-                "meta": self.meta.to_dict()}
+                "meta": self.meta.to_dict(), "records": dict(self.records)}
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous checkpoint whole."""
@@ -189,6 +194,7 @@ class RunCheckpoint:
                        best_epoch=int(raw.get("best_epoch", -1)), skipped_steps=int(raw.get("skipped_steps", 0)),
                        scaler=raw.get("scaler"), rng=dict(raw.get("rng") or {}), preset=str(raw.get("preset", "")),
                        meta=meta, version=int(raw.get("version", CHECKPOINT_VERSION)),
+                       records=dict(raw["records"]) if isinstance(raw.get("records"), dict) else {},
                        method_extra={k: v for k, v in raw.items() if k not in _OWN_KEYS + ("models", "optimizers")})
         except (TypeError, ValueError):
             raise CheckpointError(f"{where} is damaged: its counters are not numbers") from None
@@ -201,6 +207,12 @@ class RunCheckpoint:
             raise CheckpointError(f"{where} does not exist ({path})")
         if not path.is_file():
             raise CheckpointError(f"{where} cannot be read ({path} is not a file)")
+        from .model_files.inflation import check_inflation
+
+        try:
+            check_inflation(path, where)
+        except UserInputError as exc:
+            raise CheckpointError(str(exc)) from None
         try:
             raw = torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError:

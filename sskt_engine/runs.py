@@ -7,6 +7,7 @@
         eval/best.json     per-class numbers and confusion matrix at the best epoch (eval_report)
         eval/last.json     the same for the last evaluated epoch
         checkpoints/       last.pt and best.pt
+        .sskt.lock         the OS lock of the one process writing the run (run_lock)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import socket
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,12 +29,17 @@ from .atomic import atomic_write_text
 from .config import ExperimentConfig, dumps_preset, load_preset
 from .errors import UserInputError
 from .eval_report import EvalReport
-from .events import Event, from_json, to_json
+from .events import Event, to_json
 from .metric_info import ACCURACY, MetricInfo
+from .metrics_file import iter_events
+from .run_lock import LOCK_NAME, is_held
 from .run_summary import RunSummary
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
-INTERRUPTED = "interrupted"  # shown for a "running" run whose process is gone
+INTERRUPTED = "interrupted"  # shown for a "running" run whose lock nobody holds (its process is gone)
+# The files a run writes itself; an export must never replace one (``RunFolder.owns``).
+RUN_FILES = ("preset.yaml", "metrics.jsonl", "summary.json", LOCK_NAME)
+RUN_FILE_FOLDERS = ("checkpoints", "eval")
 
 
 def default_runs_root() -> Path:
@@ -54,18 +61,6 @@ def library_versions() -> dict[str, str]:
 
     return {"sskt_studio": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -117,9 +112,13 @@ class RunFolder:
         else:
             raise UserInputError(f"could not create a unique run folder in {root}")
         run = cls(path)
-        (path / "checkpoints").mkdir()
-        (path / "eval").mkdir()
-        atomic_write_text(path / "preset.yaml", dumps_preset(config))
+        try:
+            (path / "checkpoints").mkdir()
+            (path / "eval").mkdir()
+            atomic_write_text(path / "preset.yaml", dumps_preset(config))
+        except OSError as exc:  # a full disk: no half-made folder stays behind to be listed
+            shutil.rmtree(path, ignore_errors=True)
+            raise UserInputError(f"cannot create a run folder in {root} ({exc.strerror or exc})") from None
         return run
 
     # -- paths ------------------------------------------------------------------------------
@@ -153,29 +152,36 @@ class RunFolder:
         return RunSummary.read(self.summary_path)
 
     def events(self) -> Iterator[Event]:
-        """Every event recorded so far; a half-written last line (a run still going) is skipped."""
-        try:
-            handle = open(self.metrics_path, encoding="utf-8")
-        except FileNotFoundError:
-            return
-        with handle:
-            for line in handle:
-                if line.endswith("\n"):
-                    event = from_json(line)
-                    if event is not None:
-                        yield event
+        """Every event recorded so far; a half-written last line (a run still going) and a line
+        a crash damaged (not UTF-8 or not JSON) are skipped (``metrics_file``)."""
+        return iter_events(self.metrics_path)
 
     def eval_report(self, which: str = "best") -> EvalReport | None:
         """eval/best.json or eval/last.json; None before the first evaluation (or if damaged)."""
         return EvalReport.read(self.eval_path(which))
 
     def status(self, summary: RunSummary | None = None) -> str:
+        """The summary's status, except that a "running" run whose lock (``run_lock``) nobody
+        holds is INTERRUPTED: its process died without a word. A summary written on another
+        machine (``host``) is taken at its word; an empty host (no summary yet) is this one."""
         summary = summary if summary is not None else self.summary()
         status = summary.status
-        if status == RUNNING and summary.host == socket.gethostname() and not _pid_alive(
-                summary.pid if summary.pid is not None else -1):
+        if status == RUNNING and summary.host in ("", socket.gethostname()) and not self.is_locked():
             return INTERRUPTED
         return status
+
+    def is_locked(self) -> bool:
+        """Whether a process is writing this run now (training, resuming, exporting into it)."""
+        return is_held(self.path)
+
+    def owns(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is (or would be) one of the files the run writes itself: its preset,
+        log, summary, lock, or anything in checkpoints/ or eval/. Links are followed."""
+        target = Path(os.path.realpath(path))
+        here = Path(os.path.realpath(self.path))
+        if target.parent == here:
+            return target.name in RUN_FILES or target.name in RUN_FILE_FOLDERS
+        return any(target.is_relative_to(here / sub) for sub in RUN_FILE_FOLDERS)
 
     def info(self) -> RunInfo:
         summary = self.summary()  # read once: status and numbers from the same version of the file

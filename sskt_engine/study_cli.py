@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .cli import EXIT_FAILED, EXIT_OK, TerminalProgress, install_stop_signals
+from .cli import EXIT_FAILED, EXIT_OK, TerminalProgress, add_threads_argument, install_stop_signals
 from .config import load_preset, parse_overrides
 from .errors import UserInputError
 from .study import (DEFAULT_METHODS, StudyFinished, StudyRunEnded, StudyRunStarted, StudySpec, load_study,
@@ -86,6 +86,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
                         "(e.g. kd:method.distill_weight=0.5)")
     p.add_argument("--runs-dir", help="runs folder; the study goes to <runs-dir>/studies/")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    add_threads_argument(p)
     p.add_argument("--name", help="study name (default: the preset's name)")
     p.add_argument("--teacher", help="KD's teacher: a run folder or model file trained on the target's classes "
                                      "(default: the preset's source number method.teacher)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import threading
 import time
@@ -33,12 +34,41 @@ from .errors import StoppedBeforeStart, TrainingFailed, UserInputError
 from .eval_report import EvalReport
 from .methods import METHODS
 from .methods.base import MethodContext, TrainingMethod
+from .metrics_file import read_log
 from .runs import FAILED, FINISHED, RUNNING, STOPPED, MetricsLog, RunFolder, default_runs_root, library_versions, now_iso
 from .run_checkpoint import CheckpointError, CheckpointMeta, RunCheckpoint
+from .run_lock import RunBusy, RunLock
 from .run_summary import RunSummary
 from .schedule import lr_factor
 from .sources import SourceEnsemble, build_source, source_settings
+from .stale_files import remove_run_temporaries
 from .tasks import Task, task_for_data
+
+
+@dataclass
+class _EpochRecords:
+    """What an epoch's end writes besides last.pt; also stored inside last.pt (``records``),
+    so that a resume writes whatever of it a crash kept from the run folder."""
+
+    event: ev.EpochEnd
+    report: EvalReport
+    is_best: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch_end": ev.to_json(self.event), "eval": self.report.to_json(), "is_best": self.is_best}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "_EpochRecords | None":
+        event = ev.from_json(raw.get("epoch_end", "")) if isinstance(raw.get("epoch_end"), str) else None
+        report = EvalReport.from_json(raw["eval"]) if isinstance(raw.get("eval"), str) else None
+        if not isinstance(event, ev.EpochEnd) or report is None:
+            return None
+        return cls(event, report, bool(raw.get("is_best")))
+
+
+def _busy_sentence(folder: RunFolder) -> str:
+    return (f"run {folder.path.name} is in use by another process (training, resuming or exporting into it); "
+            "wait for it to end, or stop it, and try again")
 
 
 @dataclass
@@ -85,6 +115,8 @@ class Trainer:
         self.dist = DistContext.from_env()  # several ranks when started by torchrun
         self.fault_hook: Callable[[int, int], None] | None = None  # tests inject failures here
         self._skipped_before = 0  # batches skipped (nan_policy skip) before the checkpoint resumed from
+        self._lock: RunLock | None = None  # the run folder's lock, held from before setup to the end
+        self._resume_notes: list[str] = []  # what resume found and repaired, logged once the log is open
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, runs_root: str | os.PathLike | None = None,
@@ -161,16 +193,52 @@ class Trainer:
         try:
             return self._run()
         finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             self.dist.shutdown()
 
+    def _take_lock(self, folder: RunFolder) -> None:
+        """Held for the whole run; a second writer of the same run is refused here, before it
+        touches anything (the status check in ``resume`` can race, this cannot)."""
+        if not self.dist.is_main:
+            return
+        lock = RunLock(folder.path)
+        try:
+            lock.acquire()
+        except RunBusy:
+            raise UserInputError(_busy_sentence(folder)) from None
+        except OSError as exc:
+            raise UserInputError(f"run folder {folder.path} cannot be locked ({exc.strerror or exc})") from None
+        self._lock = lock
+
+    def _new_run_folder(self) -> RunFolder:
+        """Create the folder and take its lock; if the lock cannot be made, the new folder goes
+        (a failure inside ``create`` already removed it): left, it would be listed forever."""
+        folder = RunFolder.create(self.runs_root, self.config)
+        try:
+            self._take_lock(folder)
+        except UserInputError:
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise
+        return folder
+
     def _run(self) -> RunFolder | None:
-        setup = self._setup()  # raises UserInputError on bad input, before any folder exists
+        main = self.dist.is_main
+        fresh = self.run_folder is None
+        if not fresh:
+            self._take_lock(self.run_folder)  # before setup: a second resume must not get that far
+            if main:
+                self._remove_stale_temporaries()
+        setup = self._setup()  # raises UserInputError on bad input, before any new folder exists
         cfg, method, headline = self.config, setup.method, setup.task.headline
         start_epoch, best_epoch, wall_before, global_step = 0, -1, 0.0, 0
         best_score: float | None = None  # of the task's headline metric; None until an epoch ends
-        main = self.dist.is_main
-        if self.run_folder is None:
-            self.run_folder = RunFolder.create(self.runs_root, cfg) if main else None
+        final_score = float("nan")
+        state: RunCheckpoint | None = None
+        logged_epochs: set[int] = set()
+        if fresh:
+            self.run_folder = self._new_run_folder() if main else None
         else:
             state = self._load_resume_state(setup)
             if state is not None:
@@ -179,13 +247,23 @@ class Trainer:
                 self._skipped_before = state.skipped_steps
             wall_before = self.run_folder.summary().wall_time_s or 0.0
             if main:
-                self._trim_metrics(start_epoch)
+                logged_epochs = self._trim_metrics(start_epoch)
         folder = self.run_folder if main else _NoFolder()
-        self._log = MetricsLog(folder) if main else None
+        records = _EpochRecords.from_dict(state.records) if state is not None else None
+        if records is not None:
+            final_score = records.event.val.get(headline.key, final_score)
         started = time.perf_counter()
-        summary = self._base_summary(setup, start_epoch)
-        folder.write_summary(summary)
-        final_score = float("nan")
+        summary = self._base_summary(setup, start_epoch, state, records)
+        try:
+            self._start_files(folder, summary, records if records and records.event.epoch not in logged_epochs
+                              else None)
+        except UserInputError:
+            method.close()
+            if fresh and main:  # nothing of value in it yet; left, it would be listed forever
+                self._lock.release()
+                self._lock = None
+                shutil.rmtree(folder.path, ignore_errors=True)
+            raise
         epoch = start_epoch
         try:
             self._emit(ev.RunStarted(
@@ -197,6 +275,8 @@ class Trainer:
                 train_size=len(setup.data.train), val_size=len(setup.data.val), time=time.time(),
                 task=setup.task.name, metric=headline.to_json(), train_metric=setup.task.train_metric.to_json()))
             for note in setup.data.notes:
+                self._emit(ev.LogMessage("warning", note, time.time()))
+            for note in self._resume_notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
             if cfg.train.warmup_epochs >= cfg.train.epochs:
                 # Allowed, so that a preset with warmup can be tried for an epoch or two with --set.
@@ -222,13 +302,15 @@ class Trainer:
                 is_best = headline.better(final_score, best_score)
                 if is_best:
                     best_score, best_epoch = final_score, epoch
-                self._save_checkpoint(setup, epoch + 1, global_step, best_score, best_epoch, is_best, val)
-                folder.write_eval("last", report)
-                if is_best:
-                    folder.write_eval("best", report)
-                self._emit(ev.EpochEnd(epoch=epoch, train=train_means, val=val, lr=self._current_lr(setup),
-                                       best_val_acc=best_score, is_best=is_best,
-                                       epoch_time_s=time.perf_counter() - epoch_start, time=time.time()))
+                records = _EpochRecords(ev.EpochEnd(
+                    epoch=epoch, train=train_means, val=val, lr=self._current_lr(setup), best_val_acc=best_score,
+                    is_best=is_best, epoch_time_s=time.perf_counter() - epoch_start, time=time.time()), report, is_best)
+                # last.pt first, holding the records: from here on a resume continues after this
+                # epoch and writes whichever records a failure below kept from the folder
+                self._save_checkpoint(setup, epoch + 1, global_step, best_score, best_epoch, val, records)
+                if main:
+                    self._publish_records(records)
+                self._emit(records.event)
                 summary = summary.updated(epochs_completed=epoch + 1, best_score=best_score,
                                           best_epoch=best_epoch + 1, final_score=final_score, final_val=val,
                                           wall_time_s=wall_before + time.perf_counter() - started,
@@ -266,6 +348,25 @@ class Trainer:
                 self._log = None
         return self.run_folder if main else None
 
+    def _start_files(self, folder: RunFolder, summary: RunSummary, missing: _EpochRecords | None) -> None:
+        """Open the log, write what a previous attempt left unwritten, and the first summary.
+        A full disk here is one sentence (``UserInputError``), not a traceback."""
+        if not self.dist.is_main:
+            return
+        try:
+            self._log = MetricsLog(folder)
+            if missing is not None:
+                self._write_missing_records(missing)
+            folder.write_summary(summary)
+        except OSError as exc:
+            if self._log is not None:
+                try:
+                    self._log.close()
+                except OSError:
+                    pass  # flushing onto the same full disk
+                self._log = None
+            raise UserInputError(f"run folder {folder.path} could not be written ({exc.strerror or exc})") from None
+
     def _skipped_total(self, setup: _Setup) -> int:
         return self._skipped_before + len(setup.method.ctx.skipped_steps)
 
@@ -278,9 +379,16 @@ class Trainer:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return f"training failed in epoch {epoch + 1}: {type(exc).__name__}{': ' + first[:300] if first else ''}"
 
-    def _base_summary(self, setup: _Setup, start_epoch: int) -> RunSummary:
-        """The summary as the run starts; a resumed run keeps its earlier results and times."""
+    def _base_summary(self, setup: _Setup, start_epoch: int, state: RunCheckpoint | None = None,
+                      records: _EpochRecords | None = None) -> RunSummary:
+        """The summary as the run starts; a resumed run keeps its earlier results and times.
+        Its results come from the checkpoint resumed from where it says them: summary.json may
+        be an epoch behind it (a full disk after last.pt was written)."""
         previous = self.run_folder.summary() if start_epoch and self.run_folder else RunSummary()
+        if state is not None and records is not None:
+            previous = previous.updated(
+                best_score=state.best_score, best_epoch=state.best_epoch + 1 if state.best_epoch >= 0 else None,
+                final_score=records.event.val.get(setup.task.headline.key), final_val=dict(records.event.val))
         cfg, task = self.config, setup.task
         sources = setup.method.ctx.sources.sources if setup.method.ctx.sources else []
         return RunSummary(
@@ -411,7 +519,7 @@ class Trainer:
                 "val": val, "multi_label": data.multi_label}
 
     def _save_checkpoint(self, setup: _Setup, epochs_done: int, global_step: int, best_score: float | None,
-                         best_epoch: int, is_best: bool, val: dict[str, float]) -> None:
+                         best_epoch: int, val: dict[str, float], records: _EpochRecords) -> None:
         ctx = setup.method.ctx
         meta = CheckpointMeta.from_dict(self._checkpoint_meta(setup, val), "the checkpoint being written")
         checkpoint = RunCheckpoint.from_method_state(
@@ -420,13 +528,39 @@ class Trainer:
             scaler=ctx.scaler.state_dict() if ctx.scaler is not None else None,
             rng={"torch": torch.get_rng_state(),
                  "cuda": torch.cuda.get_rng_state_all() if setup.device.type == "cuda" else []},
-            preset=dumps_preset(self.config), meta=meta)
+            preset=dumps_preset(self.config), meta=meta, records=records.to_dict())
         if not self.dist.is_main:
             return
-        last = self.run_folder.checkpoint_path("last")
-        checkpoint.save(last)
-        if is_best:
-            RunCheckpoint.copy(last, self.run_folder.checkpoint_path("best"))
+        checkpoint.save(self.run_folder.checkpoint_path("last"))
+
+    def _publish_records(self, records: _EpochRecords) -> None:
+        """After last.pt: best.pt, then the eval reports. The EpochEnd line comes last, so a log
+        that holds it means everything before it was written (``_write_missing_records``)."""
+        folder = self.run_folder
+        if records.is_best:
+            RunCheckpoint.copy(folder.checkpoint_path("last"), folder.checkpoint_path("best"))
+        folder.write_eval("last", records.report)
+        if records.is_best:
+            folder.write_eval("best", records.report)
+
+    def _write_missing_records(self, records: _EpochRecords) -> None:
+        """Resume: the last checkpoint's epoch has no EpochEnd in the log, so the process that
+        trained it stopped (a full disk, a kill) between last.pt and that line. Write the rest
+        from the checkpoint: best.pt, eval reports, the log line (to the file only; listeners
+        hear of earlier epochs from the log, as for every epoch before a resume)."""
+        self._publish_records(records)
+        self._log(records.event)
+        self._resume_notes.append(f"epoch {records.event.epoch + 1} was checkpointed but its records were not all "
+                                  "written (the process ended first); they were written now from its checkpoint")
+
+    def _remove_stale_temporaries(self) -> None:
+        """Resume holds the run's lock, so every temporary file in the folder is a leftover of a
+        process killed while writing (a checkpoint can be hundreds of MB)."""
+        removed = remove_run_temporaries(self.run_folder.path)
+        if removed:
+            names = ", ".join(str(p.relative_to(self.run_folder.path)) for p in removed[:3])
+            self._resume_notes.append(f"removed {len(removed)} temporary file(s) left by a process that ended while "
+                                      f"writing them ({names}{', ...' if len(removed) > 3 else ''})")
 
     def _load_resume_state(self, setup: _Setup) -> RunCheckpoint | None:
         path = self.run_folder.checkpoint_path("last")
@@ -456,23 +590,30 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in state.rng["cuda"]])
         return state
 
-    def _trim_metrics(self, start_epoch: int) -> None:
+    def _trim_metrics(self, start_epoch: int) -> set[int]:
         """Drop what a previous attempt logged after its last checkpoint, so the curves of a
-        resumed run have no duplicate stretch."""
+        resumed run have no duplicate stretch; returns the epochs whose EpochEnd is kept. Read
+        as bytes, line by line: a line a crash cut (even inside a UTF-8 character) is dropped
+        and reported, never a reason to refuse the resume."""
         folder = self.run_folder
         if not folder.metrics_path.exists():
-            return
-        kept = []
-        for line in folder.metrics_path.read_text(encoding="utf-8").splitlines(keepends=True):
-            event = ev.from_json(line) if line.endswith("\n") else None
-            if event is None:
-                continue
+            return set()
+        log = read_log(folder.metrics_path)
+        kept, ended = [], set()
+        for line, event in log.lines:
             if isinstance(event, (ev.Progress, ev.EpochEnd)) and event.epoch >= start_epoch:
                 continue
             if isinstance(event, (ev.RunFinished, ev.RunFailed)):
                 continue
+            if isinstance(event, ev.EpochEnd):
+                ended.add(event.epoch)
             kept.append(line)
         atomic_write_text(folder.metrics_path, "".join(kept))
+        damaged = log.damaged + log.unfinished
+        if damaged:
+            self._resume_notes.append(f"dropped {damaged} damaged line(s) of metrics.jsonl (a write cut short by "
+                                      "a crash)")
+        return ended
 
 
 class _NoFolder:

@@ -15,13 +15,15 @@ from .data.batches import BatchStream
 from .data.splits import seeded_generator
 from .export import load_run_network
 from .runs import find_run
+from .tasks import task_for_data
 
 
 @torch.no_grad()
 def validation_predictions(run_dir: str | os.PathLike, count: int = 32, checkpoint: str = "best",
                            seed: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
     """(uint8 images [n, H, W, 3], true class names, predicted class names) for ``count``
-    validation images drawn at random (fixed by ``seed``)."""
+    validation images drawn at random (fixed by ``seed``). For multi-label data each name is
+    the image's labels joined with ", " (predicted: probability at least 0.5), "(none)" if none."""
     folder = find_run(str(run_dir))
     config = folder.config()
     model, _, _ = load_run_network(folder, checkpoint)
@@ -30,7 +32,15 @@ def validation_predictions(run_dir: str | os.PathLike, count: int = 32, checkpoi
     stream = BatchStream(data.val.subset(pick), batch_size=max(len(pick), 1), shuffle=False, augment=False,
                          mean=data.mean, std=data.std, device="cpu", seed=seed, resident="auto")
     batch = next(iter(stream.epoch(0)))
-    predicted = model(batch.images).argmax(dim=1)
+    logits = model(batch.images)
     names = data.class_names
     images = (batch.pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    if data.multi_label:  # every label present, and every class the network gives at least 0.5
+        return images, [_joined(row > 0, names) for row in batch.labels], \
+            [_joined(row >= 0.5, names) for row in task_for_data(data).outputs(logits)]
+    predicted = logits.argmax(dim=1)
     return images, [names[int(i)] for i in batch.labels], [names[int(i)] for i in predicted]
+
+
+def _joined(chosen: torch.Tensor, names: tuple[str, ...]) -> str:
+    return ", ".join(names[i] for i in torch.nonzero(chosen).flatten().tolist()) or "(none)"

@@ -83,6 +83,13 @@ def no_dangling_qthreads(request):
         yield
     finally:
         QtCore.QThread.start = original
+    if started:
+        from app.worker import wait_for_all
+
+        # A widget's one-shot worker (a parameter count, a preview) may still be finishing when
+        # the test ends: it ends by itself, so give it a moment; one still running after that,
+        # or any other thread, is a leak.
+        wait_for_all(5000)
     running = []
     for ref in started:
         thread = ref()

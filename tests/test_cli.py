@@ -43,3 +43,23 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "runs").exists()
     missing = _sskt("train", str(tmp_path / "nope.yaml"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_threads_is_taken_by_train_resume_and_compare_and_checked(capsys):
+    """Issue 20, item 4: on a busy 2-core machine a 40 s run took 300 s with PyTorch's default."""
+    import torch
+
+    from sskt_engine.cli import apply_threads, build_parser, main
+
+    before = torch.get_num_threads()
+    try:
+        for argv in (["train", "p.yaml", "--threads", "1"], ["resume", "run", "--threads", "1"],
+                     ["compare", "p.yaml", "--threads", "1"]):
+            args = build_parser().parse_args(argv)
+            torch.set_num_threads(2)
+            apply_threads(args)
+            assert args.threads == 1 and torch.get_num_threads() == 1, argv
+    finally:
+        torch.set_num_threads(before)
+    assert main(["resume", "no-such-run", "--threads", "0"]) == 2
+    assert "--threads must be at least 1, not 0" in capsys.readouterr().err

@@ -100,14 +100,18 @@ def test_a_study_from_the_command_line_opens_in_the_dialog(make_window, tiny_pre
     assert fresh.table.rowCount() == 0
     monkeypatch.setattr(compare_dialog.QtWidgets.QFileDialog, "getExistingDirectory",
                         staticmethod(lambda *a, **k: str(study)))
-    fresh.open_button.click()
+    with qtbot.waitSignal(fresh.study_opened, timeout=10000) as opened:  # read in a worker thread
+        fresh.open_button.click()
+    assert opened.args == [str(study), "finished"]
     assert fresh.table.rowCount() == 1 and fresh.table.item(0, 0).text() == "supervised"
     assert set(fresh.curves.method_items) == {"supervised"}
     assert fresh.progress.format() == f"Study finished: {study.name}"
 
     errors = []
     monkeypatch.setattr(compare_dialog, "show_error", lambda parent, title, text, *a: errors.append(text))
-    assert not fresh.open_study(tmp_path)
+    with qtbot.waitSignal(fresh.study_opened, timeout=10000) as opened:
+        assert fresh.open_study(tmp_path)
+    assert opened.args == ["", "error"]
     assert errors == [f"{tmp_path} is not a study folder (it has no study.json)"]
     assert fresh.table.rowCount() == 1  # what was shown stays
 
@@ -132,7 +136,7 @@ def test_compare_can_train_a_kd_teacher_per_seed(make_window, tiny_preset, fake_
 
 
 def test_time_per_run_reads_as_seconds_or_minutes():
-    from app.widgets.compare_dialog import _duration
+    from sskt_engine.formatting import duration as _duration
 
     assert [_duration(v) for v in (None, 8.4, 59.6, 86.7, 268.6, 3725)] == ["–", "8 s", "1:00", "1:27", "4:29",
                                                                             "62:05"]

@@ -44,6 +44,7 @@ def test_run_failed_event_marks_the_run_failed_and_offers_resume(make_window, ti
     assert status == "failed"
     assert dialogs.shown[-1][1:] == ("Training failed", "Training stopped: the loss became NaN at epoch 1.",
                                      "step 3: loss=nan")
+    qtbot.waitUntil(lambda: not window.runs_panel.is_listing(), timeout=10000)  # listed in a worker thread
     assert window.runs_panel.info(Path(run_dir)).status == "failed"
     assert "Failed" in window.run_bar.progress.format()
     assert window.resume_action.isEnabled()  # the failed run can be continued

@@ -32,6 +32,7 @@ def test_export_from_the_runs_panel(make_window, fake_trainer, tiny_preset, gui_
     window = make_window(fake_trainer, tiny_preset)
     panel = window.runs_panel
     panel.refresh()
+    qtbot.waitUntil(lambda: not panel.is_listing(), timeout=10000)  # listed in a worker thread
     panel.select([run])
     assert panel.export_button.isEnabled()
     panel.export_button.click()
@@ -84,7 +85,8 @@ def test_export_offered_after_a_run_and_network_choice(make_window, fake_trainer
                                                       tmp_path):
     run = _real_run(gui_env / "runs", {"name": "dml"})
     window = make_window(fake_trainer, tiny_preset)
-    window.show_results(run)
+    with qtbot.waitSignal(window.results.shown, timeout=10000):  # the run's files are read in a worker
+        window.show_results(run)
     assert window.results.export_button.isEnabled()
     window.results.export_button.click()
     dialog = window.export_dialog

@@ -28,10 +28,14 @@ def test_events_become_points_and_only_the_timer_redraws(qtbot):
     for step in range(1, 11):
         plots.handle_event(_progress(0, step, loss=1.0 / step))
     plots.handle_event(EpochEnd(0, {"loss": 0.5}, {"loss": 0.6, "acc": 0.4, "top5": 0.9}, 0.1, 0.4, True, 1.0, 0.0))
-    # Nothing is pushed to the curves per event...
-    assert plots.redraws == 0 and plots.curves["train total"].item.getData()[0] is None
-    # ...the ~30 Hz timer does it once for the lot.
+    # Nothing is drawn per event: no curve item made, no data pushed...
+    assert plots.redraws == 0 and all(curve.item is None for curve in plots.curves.values())
+    # ...the ~30 Hz timer does it, one new curve item per tick (each costs milliseconds: made
+    # all at once they were one long stall of the GUI thread).
     qtbot.waitUntil(lambda: plots.redraws == 1, timeout=2000)
+    assert sum(curve.item is not None for curve in plots.curves.values()) == 1
+    qtbot.waitUntil(lambda: all(curve.item is not None for curve in plots.curves.values()), timeout=5000)
+    assert plots.redraws == len(plots.curves)  # each tick pushed the data of the curve it made
     x, y = plots.curves["train total"].item.getData()
     assert np.allclose(x, np.arange(1, 11) / 10) and y[0] == 1.0
     assert plots.point_count("train target") == 10 and plots.point_count("train teacher") == 10
@@ -119,5 +123,58 @@ def test_a_run_gets_its_whole_width_from_the_start(qtbot):
     plots.handle_event(_progress(0, 5))
     plots.redraw()
     assert all(2.9 < p.viewRange()[0][1] < 3.2 for p in plots.plots.values())
-    plots.clear()  # browsing recorded runs afterwards: ranges follow the data again
-    assert all(p.getViewBox().autoRangeEnabled()[0] for p in plots.plots.values())
+    # A recorded run drawn over it that lasted longer widens the span: no curve is cut off.
+    plots.set_overlays([RunCurves("long", {"val loss": ("loss", np.arange(1.0, 11.0), np.ones(10))})])
+    assert all(9.9 < p.viewRange()[0][1] < 10.5 for p in plots.plots.values())
+    plots.set_overlays([])
+    assert all(2.9 < p.viewRange()[0][1] < 3.2 for p in plots.plots.values())
+
+
+def test_idle_plots_span_a_given_length_and_follow_recorded_runs_without_one(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    # no length given (no valid experiment yet): the x axes fit whatever is drawn (the loss
+    # plot's; the others are linked to it)
+    assert plots.plots["loss"].getViewBox().autoRangeEnabled()[0]
+    plots.set_span(30)  # the window gives the experiment's epochs: its run starts on these axes
+    assert all(29.5 < p.viewRange()[0][1] < 31 for p in plots.plots.values())
+    assert not any(p.getViewBox().autoRangeEnabled()[0] for p in plots.plots.values())
+
+
+def test_the_y_range_moves_in_steps_not_with_every_point():
+    from app.widgets.steady_view_box import steady_range
+
+    def moves(values) -> tuple[int, tuple[float, float]]:
+        shown, count, seen = (0.0, 1.0), 0, []
+        for value in values:
+            seen.append(value)
+            new = steady_range(shown, (min(seen), max(seen)))
+            assert new[0] <= min(seen) and max(seen) <= new[1]  # every point stays in view
+            count, shown = count + (new != shown), new
+        return count, shown
+
+    steps = np.arange(1, 400)
+    # An accuracy climbing from 8 % to 97 %: from zero to round numbers, a handful of moves
+    # (an exact fit moved with nearly every point, and each move re-renders the axis).
+    count, shown = moves(100 - 92 * np.exp(-steps / 80))
+    assert count <= 10 and shown[0] < 0 < 2 < 100 < shown[1] < 105
+    count, shown = moves(2.5 * np.exp(-steps / 100) + 0.2)  # a falling loss
+    assert count <= 6 and shown[0] <= 0 and 2.7 <= shown[1] <= 3.2
+    count, shown = moves(1000 + steps * 0.1)  # far from zero: a margin, not a range from zero
+    assert count <= 3 and shown[0] > 900
+    assert steady_range((0.0, 1000.0), (1.0, 2.0))[1] < 3  # data that shrank are fitted again
+
+
+def test_legends_keep_their_height_as_entries_come(qtbot):
+    # A legend that grew with its entries re-laid out the plots, and every axis re-rendered.
+    plots = LivePlots()
+    plots.resize(1100, 700)  # room for the entries of each plot in one row
+    qtbot.addWidget(plots)
+    plots.show()
+    before = {key: plot.legend.maximumHeight() for key, plot in plots.plots.items()}
+    plots.handle_event(_started())
+    plots.handle_event(_progress(0, 1))
+    plots.handle_event(EpochEnd(0, {"loss": 0.5}, {"loss": 0.6, "acc": 0.4, "top5": 0.9}, 0.1, 0.4, True, 1.0, 0.0))
+    plots.redraw()
+    assert len(plots.plots["accuracy"].legend.items) == 3
+    assert {key: plot.legend.maximumHeight() for key, plot in plots.plots.items()} == before

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtWidgets
+import pytest
+from PySide6 import QtCore, QtWidgets
 
-from app.resources import builtin_presets, demo_preset
 from app.settings import AppSettings
 from conftest import type_into
 from sskt_engine.config import dumps_preset, load_preset
+from sskt_engine.resources import builtin_presets, demo_preset
 
 Buttons = QtWidgets.QMessageBox.StandardButton
 
@@ -117,8 +118,18 @@ def test_builtin_presets_and_first_launch(make_window, gui_env):
 
 def test_window_geometry_is_remembered(make_window, tiny_preset):
     window = make_window(preset=tiny_preset)
-    window.resize(window.width() + 57, window.height() - 23)
+    # A size the screen holds, whatever the platform's screen is (offscreen, Xvfb, a desktop):
+    # Qt shrinks a restored window that would not fit on it, and the window has a minimum size.
+    screen = window.screen().availableGeometry()
+    smallest = window.minimumSizeHint().expandedTo(window.minimumSize())
+    wanted = QtCore.QSize(min(smallest.width() + 57, screen.width()), min(smallest.height() + 23, screen.height()))
+    if wanted.width() < smallest.width() or wanted.height() < smallest.height():
+        pytest.skip(f"a {screen.width()}x{screen.height()} screen cannot hold the window "
+                    f"({smallest.width()}x{smallest.height()} at least)")
+    before = window.size()
+    window.resize(wanted)
     size = window.size()
+    assert size != before  # otherwise the default size would pass for a remembered one
     assert window.close()
     again = make_window()
     assert again.size() == size

@@ -40,6 +40,7 @@ def test_two_processes_through_the_gui(make_window, qtbot, gui_env):
     assert window.plots.point_count("train loss") >= 1
     assert window.plots.point_count("val acc") == 1
     assert "Finished" in window.run_bar.progress.format()
+    qtbot.waitUntil(lambda: not window.runs_panel.is_listing(), timeout=10000)  # listed in a worker thread
     assert window.runs_panel.info(Path(run_dir)).status == "finished"
     assert window.run_bar.processes.isEnabled() and window.start_action.isEnabled()
 
@@ -75,4 +76,22 @@ def test_stop_terminates_the_process(qtbot, gui_env):
             controller.wait(10000)
     run_dir, status = finished.args
     assert status == "stopped", controller._stderr
-    assert RunFolder(run_dir).summary()["status"] == "stopped"
+    assert RunFolder(run_dir).summary().status == "stopped"
+
+
+def test_the_process_is_this_program_in_a_python_install_and_in_the_bundle(qtbot, monkeypatch, tmp_path):
+    import sys
+
+    from app.process_run_controller import ProcessRunController
+
+    controller = ProcessRunController(nproc=3)
+    preset, root = tmp_path / "preset.yaml", tmp_path / "runs"
+    train = ["train", str(preset), "--nproc", "3", "--runs-dir", str(root)]
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    assert controller.command(preset, root) == ["/usr/bin/python3", "-m", "sskt_engine.cli", *train]
+    # PyInstaller's bundle: sys.executable is the app itself, which runs the CLI when dispatched to
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/sskt-studio/sskt-studio")
+    assert controller.command(preset, root) == ["/opt/sskt-studio/sskt-studio", "--sskt-run-module",
+                                                "sskt_engine.cli", *train]

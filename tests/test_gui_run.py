@@ -37,9 +37,11 @@ def test_whole_short_run_through_the_gui(make_window, tiny_preset, qtbot, fake_t
     assert list(x) == [1.0, 2.0] and all(0.0 <= v <= 100.0 for v in y)
     assert window.run_bar.progress.value() == window.run_bar.progress.maximum()
     assert "Finished" in window.run_bar.progress.format()
+    # The runs list and the results are read from the run folder in worker threads.
+    qtbot.waitUntil(lambda: not window.runs_panel.is_listing(), timeout=10000)
     assert window.runs_panel.info(Path(run_dir)).status == "finished"
     assert window.results.run_dir == Path(run_dir)
-    assert window.results.confusion.matrix.sum() > 0
+    qtbot.waitUntil(lambda: window.results.confusion.matrix.sum() > 0, timeout=10000)
     assert window.start_action.isEnabled() and not window.controller.is_running()
 
 
@@ -67,10 +69,11 @@ def test_stop_in_the_middle_then_resume(make_window, tiny_preset, qtbot, fake_tr
     run_dir, status = finished.args
     assert status == "stopped"
     summary = RunFolder(run_dir).summary()
-    assert summary["status"] == "stopped" and summary["epochs_completed"] < epochs
+    assert summary.status == "stopped" and summary.epochs_completed < epochs
 
     # Resume continues the same folder to the end.
     window.runs_panel.refresh()
+    qtbot.waitUntil(lambda: not window.runs_panel.is_listing(), timeout=10000)
     window.runs_panel.select([Path(run_dir)])
     assert window.resume_action.isEnabled()
     if which == "real":
@@ -78,7 +81,7 @@ def test_stop_in_the_middle_then_resume(make_window, tiny_preset, qtbot, fake_tr
     with qtbot.waitSignal(window.controller.finished, timeout=30000) as resumed:
         window.resume_action.trigger()
     assert resumed.args == [run_dir, "finished"]
-    assert RunFolder(run_dir).summary()["epochs_completed"] == epochs
+    assert RunFolder(run_dir).summary().epochs_completed == epochs
     window.plots.redraw()
     assert window.plots.point_count("val acc") == epochs  # the earlier epochs are replayed from the folder
 
@@ -91,15 +94,23 @@ def test_training_runs_off_the_gui_thread_and_shortcuts_work(make_window, tiny_p
     qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window, timeout=3000)
     shortcut_keys = {s.toString() for s in window.start_action.shortcuts()}
     assert {"Ctrl+R", "F5"} <= shortcut_keys
-    assert {"Esc", "Ctrl+."} <= {s.toString() for s in window.stop_action.shortcuts()}
+    stop_keys = {s.toString() for s in window.stop_action.shortcuts()}
+    assert "Ctrl+." in stop_keys and "Esc" not in stop_keys
     assert window.open_action.shortcut() == QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Open)
     assert window.save_action.shortcut() == QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Save)
 
     qtbot.keyClick(window, QtCore.Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: window.plots.point_count("train loss") > 2, timeout=10000)
     assert fake_trainer.instances[0].thread_name != threading.main_thread().name
+    # Esc while typing in a text field (issue 18, item 2: it stopped the run from anywhere)
+    name = window.setup_panel.forms["experiment"].editor("name").input
+    name.setFocus()
+    qtbot.keyClick(name, QtCore.Qt.Key.Key_Escape)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)
+    qtbot.wait(100)
+    assert window.controller.is_running()
     with qtbot.waitSignal(window.controller.finished, timeout=10000) as finished:
-        qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_Period, QtCore.Qt.KeyboardModifier.ControlModifier)
     assert finished.args[1] == "stopped"
 
 
@@ -118,4 +129,38 @@ def test_closing_during_a_run_asks_stops_and_waits(make_window, tiny_preset, qtb
     assert window.close()
     assert not window.controller.is_running()
     run_dir = next(window.runs_root.iterdir())
-    assert RunFolder(run_dir).summary()["status"] == "stopped"
+    assert RunFolder(run_dir).summary().status == "stopped"
+
+
+def test_a_stop_during_set_up_is_a_stop_with_one_sentence_not_an_error(make_window, tiny_preset, qtbot,
+                                                                       fake_trainer, monkeypatch):
+    """Issue 14 item 12 / issue 18 item 2: Stop before the first epoch says no epoch completed."""
+    from sskt_engine.errors import StoppedBeforeStart
+
+    shown = []
+    monkeypatch.setattr("app.main_window.show_error", lambda *args: shown.append(args))
+
+    def stopped_in_set_up(self):
+        raise StoppedBeforeStart("loading the dataset")
+
+    monkeypatch.setattr(fake_trainer, "run", stopped_in_set_up)
+    window = make_window(fake_trainer, tiny_preset)
+    with qtbot.waitSignal(window.controller.finished, timeout=10000) as finished:
+        window.start_action.trigger()
+    assert finished.args[1] == "stopped" and shown == []  # no error dialog
+    assert "no epoch completed" in window.run_bar.progress.format()
+    assert "-100" not in window.run_bar.progress.format()
+
+
+def test_a_run_stopped_in_its_first_epoch_shows_no_best_score(qtbot):
+    from app.widgets.run_bar import RunBar
+    from sskt_engine.events import RunFinished
+
+    from PySide6 import QtWidgets
+
+    bar = RunBar(*(QtWidgets.QPushButton(label) for label in ("Start", "Stop", "Resume")))
+    qtbot.addWidget(bar)
+    bar.handle_event(RunFinished(status="stopped", epochs_completed=0, best_val_acc=-1.0,
+                                 final_val_acc=float("nan"), wall_time_s=2.0, run_dir="x", time=0.0))
+    text = bar.progress.format()
+    assert text == "Stopped before the first epoch ended: no epoch completed"  # before: "best -100.00%"

@@ -33,8 +33,8 @@ def test_runs_from_outside_the_gui_are_listed_and_overlaid(make_window, fake_tra
     second = _cli_run(fake_trainer, runs_root, "second", epochs=3)  # appears by itself (file watcher)
     qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 2, timeout=5000)
 
-    panel.select([first, second])
-    assert set(window.plots.overlays) == {first.name, second.name}
+    panel.select([first, second])  # their curves are read in a worker thread, then drawn
+    qtbot.waitUntil(lambda: set(window.plots.overlays) == {first.name, second.name}, timeout=10000)
     val = [c for c in window.plots.overlays[second.name] if c.key.endswith("val acc")][0]
     assert val.item.getOriginalDataset()[1].tolist() == [30.0, 40.0, 50.0]
     panel.select([])
@@ -67,11 +67,12 @@ def test_delete_only_after_confirmation(make_window, fake_trainer, tiny_preset, 
     assert panel.tree.topLevelItemCount() == 1
 
 
-def test_results_of_a_run(make_window, fake_trainer, tiny_preset, gui_env):
+def test_results_of_a_run(make_window, fake_trainer, tiny_preset, gui_env, qtbot):
     run = _cli_run(fake_trainer, gui_env / "runs", "results", epochs=3)
     window = make_window(fake_trainer, tiny_preset)
     window.runs_panel.select([run])
-    window.runs_panel.results_button.click()
+    with qtbot.waitSignal(window.results.shown, timeout=10000):  # the run's files are read in a worker
+        window.runs_panel.results_button.click()
     results = window.results
     assert window.tabs.currentWidget() is results
     assert "best val acc <b>50.00%</b>" in results.metrics.text()

@@ -10,10 +10,8 @@ import pytest
 from app.engine_catalog import describe
 from app.widgets.setup_panel import SetupPanel
 from conftest import type_into
-from sskt_engine.config import DataConfig, MethodConfig, TrainConfig
-from sskt_engine.methods import METHODS
-from sskt_engine.models import ARCHITECTURES
-from sskt_engine.registry import Entry
+from sskt_engine.config import DataConfig, MethodOptions, TrainConfig, option
+from sskt_engine.registry import ARCHITECTURES, METHODS, ArchitectureInfo, MethodInfo
 
 
 def test_invalid_field_disables_start_and_is_marked_in_place(make_window, tiny_preset, qtbot, fake_trainer):
@@ -78,12 +76,28 @@ def test_method_fields_follow_the_method_and_sources_are_required(make_window, t
     assert not window.start_action.isEnabled()
 
 
+def test_switching_methods_swaps_their_keys_and_brings_back_earlier_values(make_window, tiny_preset, qtbot):
+    window = make_window(preset=tiny_preset)
+    form, document = window.setup_panel.forms["method"], window.document
+    name = form.editor("name").input
+    name.setCurrentIndex(name.findData("sskt"))
+    type_into(qtbot, form.editor("alpha"), "0.7")
+    assert document.get(("method", "alpha")) == 0.7
+    name.setCurrentIndex(name.findData("kd"))
+    assert set(document.get(("method",))) == {"name", "teacher", "distill_weight", "temperature"}
+    assert form.editor("temperature").value() == 4.0  # KD's own default, not SSKT's 3
+    assert "alpha" not in form.visible_names() and "distill_weight" in form.visible_names()
+    name.setCurrentIndex(name.findData("sskt"))
+    assert document.get(("method", "alpha")) == 0.7 and form.editor("alpha").value() == 0.7
+    assert not any(path.startswith("method") for path in document.error_map())
+
+
 def test_every_field_has_an_editor_with_its_help_as_tooltip(qtbot, gui_env):
     from app.preset_document import PresetDocument
 
     panel = SetupPanel(PresetDocument(), lambda: gui_env)
     qtbot.addWidget(panel)
-    for key, cls in (("data", DataConfig), ("method", MethodConfig), ("train", TrainConfig)):
+    for key, cls in (("data", DataConfig), ("method", MethodOptions), ("train", TrainConfig)):
         for desc in describe(cls):
             editor = panel.forms[key].editor(desc["name"])
             assert desc["help"].split(":")[0] in editor.input.toolTip()
@@ -95,19 +109,18 @@ def test_every_field_has_an_editor_with_its_help_as_tooltip(qtbot, gui_env):
 def test_a_method_and_architecture_added_to_the_engine_appear_without_gui_changes(qtbot, gui_env, monkeypatch):
     from app.preset_document import PresetDocument
 
+    @dataclasses.dataclass(frozen=True)
+    class TestTransferOptions(MethodOptions):
+        name: str = option("test_transfer", "Training method.")
+        test_knob: float = option(1.0, "A knob of the test method.", min=0.0)
+
     monkeypatch.setitem(METHODS._entries, "test_transfer",
-                        Entry("test_transfer", object, {"description": "A method only this test knows.",
-                                                        "min_sources": 0}))
+                        MethodInfo(name="test_transfer", build=object, options=TestTransferOptions,
+                                   description="A method only this test knows."))
     monkeypatch.setitem(ARCHITECTURES._entries, "test_net",
-                        Entry("test_net", object, {"description": "A network only this test knows.",
-                                                   "input_size": 32}))
+                        ArchitectureInfo(name="test_net", build=object, input_size=32,
+                                         description="A network only this test knows."))
     # A key read only by the new method is shown only while it is chosen.
-    fields = describe(MethodConfig)
-    fields.append({"name": "test_knob", "type": float, "default": 1.0, "help": "A knob of the test method.",
-                   "min": 0.0, "max": None, "above": None, "choices": None, "methods": ("test_transfer",),
-                   "label": None})
-    monkeypatch.setattr("app.engine_catalog.describe",
-                        lambda cls: fields if cls is MethodConfig else describe(cls))
     document = PresetDocument()
     panel = SetupPanel(document, lambda: gui_env)
     qtbot.addWidget(panel)
@@ -120,9 +133,12 @@ def test_a_method_and_architecture_added_to_the_engine_appear_without_gui_change
     assert method.description_label.text() == "A method only this test knows."
     assert "test_knob" in panel.forms["method"].visible_names()
     assert "alpha" not in panel.forms["method"].visible_names()
-    from app import background
+    assert document.get(("method",)) == {"name": "test_transfer", "test_knob": 1.0}
+    type_into(qtbot, panel.forms["method"].editor("test_knob"), "-1")
+    assert "must be at least 0.0" in panel.forms["method"].editor("test_knob").error_label.text()
+    from app.worker import wait_for_all
 
-    background.wait_for_all()
+    wait_for_all()
 
 
 @pytest.mark.parametrize("text, value", [("12", 12), ("1e3", 1000), ("", ""), ("2.5", 2.5), ("abc", "abc")])

@@ -28,7 +28,7 @@ train: {epochs: 1, batch_size: 16, device: cpu, seed: 3}
 """
 # The keys every checkpoint of this app has held since its first version.
 LAYOUT = {"models", "optimizers", "format", "version", "epoch", "global_step", "best_val_acc", "best_epoch",
-          "skipped_steps", "scaler", "rng", "preset", "meta"}
+          "skipped_steps", "scaler", "rng", "preset", "meta", "records"}  # records: issue 14 item 5
 META_KEYS = {"arch", "num_classes", "class_names", "input_size", "mean", "std", "method", "export_network",
              "networks", "sources", "val", "multi_label"}
 

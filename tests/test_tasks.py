@@ -11,7 +11,7 @@ import torch
 from sskt_engine.errors import UserInputError
 from sskt_engine.losses import kd_kl
 from sskt_engine.metric_info import ACCURACY, TOP5
-from sskt_engine.tasks import SingleLabelTask, get_task, output_activation, task_for_data
+from sskt_engine.tasks import MultiLabelTask, SingleLabelTask, get_task, output_activation, task_for_data
 from sskt_engine.distributed import DistContext
 
 CLASSES = ("a", "b", "c", "d", "e", "f")
@@ -95,8 +95,7 @@ def test_choosing_the_task():
 
     assert isinstance(task_for_data(Data()), SingleLabelTask)
     Data.multi_label = True
-    with pytest.raises(UserInputError, match="multi-label targets are not supported yet"):
-        task_for_data(Data())
+    assert isinstance(task_for_data(Data()), MultiLabelTask)  # the dataset decides the task
     with pytest.raises(UserInputError, match="unknown task 'video'"):
         get_task("video")
 

@@ -31,7 +31,7 @@ class CheckpointSourceDialog(QtWidgets.QDialog):
         self.arch.addItem("read from the file", "")
         self.arch.setItemData(0, "Files exported by SSKT Studio name their architecture", 3)
         for entry in engine_catalog.architectures():
-            self.arch.addItem(entry.key, entry.key)
+            self.arch.addItem(entry.name, entry.name)
             self.arch.setItemData(self.arch.count() - 1, entry.description, 3)  # ToolTipRole
         form.addRow("Architecture", self.arch)
         self.classes = QtWidgets.QSpinBox()

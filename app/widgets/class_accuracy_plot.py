@@ -36,7 +36,10 @@ class ClassAccuracyPlot(QtWidgets.QWidget):
         self.plot.addItem(self.mean_line)
         self.values = np.zeros(0)
 
-    def set_accuracies(self, accuracies: Sequence[float], class_names: Sequence[str]) -> None:
+    def set_accuracies(self, accuracies: Sequence[float], class_names: Sequence[str], title: str | None = None) -> None:
+        """Fractions in [0, 1], one per class; ``title`` names what they measure (the eval report says)."""
+        if title:
+            self.plot.setTitle(title, color="#333333", size="10pt")
         if self.bars is not None:
             self.plot.removeItem(self.bars)
             self.bars = None

@@ -2,49 +2,75 @@
 data (``sskt_engine.study.run_study``, what `sskt compare` does), then a table of mean ± std
 and the validation curves of every run, a mean line in a ± std band per method.
 
-The study runs in a background thread; its events come back through a queued signal. Stop
-asks the study to stop after the current training step.
+The study runs in a worker thread (``app.worker``) and yields its events to the dialog; Stop
+asks the study to stop after the current training step. The study folder (its state and every
+run's curve) is read in worker threads too, after each run and at the end: the GUI thread only
+draws what they return.
 """
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from app import engine_catalog
-from app.background import BackgroundTask, run_in_background
 from app.dialogs import show_error
 from app.widgets.study_plot import StudyCurvesPlot
+from app.worker import Worker, WorkerControl, WorkerError, start_worker
 from sskt_engine.config import ExperimentConfig
 from sskt_engine.errors import UserInputError
+from sskt_engine.formatting import duration
+from sskt_engine.metric_info import ACCURACY, MetricInfo
 
-TABLE_COLUMNS = ("Method", "Runs", "Best val acc", "Final val acc", "Time per run", "Note")
-
-
-def _pct(mean: float | None, std: float | None) -> str:
-    if mean is None:
-        return "–"
-    return f"{100 * mean:.2f}%" + (f" ± {100 * std:.2f}" if std is not None else "")
+TABLE_COLUMNS = ("Method", "Runs", "Best val {}", "Final val {}", "Time per run", "Note")  # {}: the metric
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}:{secs:02d}" if minutes else f"{secs} s"
+@dataclass(frozen=True)
+class StudyView:
+    """A study folder as the dialog shows it, read in a worker thread."""
+
+    study_dir: Path
+    state: dict[str, Any]
+    curves: dict[str, dict[str, Any]] | None
+    curves_problem: str = ""  # why the curves are missing (they are optional)
 
 
-class _Events(QtCore.QObject):
-    """Lives in the GUI thread; emitted from the study's thread, so delivery is queued."""
+def read_curves(study_dir: Path, cache: dict) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """(the study's curves per method, or None and why); worker thread."""
+    from sskt_engine.study import method_curves
 
-    event = QtCore.Signal(object)
+    try:
+        return method_curves(study_dir, cache=cache), ""
+    except (UserInputError, OSError) as exc:  # a study folder changed under us: curves are optional
+        return None, str(exc)
+
+
+def read_study(study_dir: Path, cache: dict) -> StudyView:
+    """Table state and curves of a study folder (worker thread); a folder that is not a
+    readable study raises UserInputError."""
+    from sskt_engine.study import load_study
+
+    state = load_study(study_dir)
+    curves, problem = read_curves(Path(study_dir), cache)
+    return StudyView(Path(study_dir), state, curves, problem)
+
+
+def run_study_and_read(spec: Any, runs_root: Path, trainer_class: Any, cache: dict,
+                       control: WorkerControl) -> StudyView:
+    """The study's worker: every run of the study, then its folder read back for the table."""
+    from sskt_engine.study import run_study
+
+    study_dir = run_study(spec, runs_root, on_event=control.yield_value, stop_event=control.quit_event,
+                          trainer_class=trainer_class)
+    return read_study(Path(study_dir), cache)
 
 
 class CompareDialog(QtWidgets.QDialog):
     study_finished = QtCore.Signal(str, str)  # study folder, status
+    study_opened = QtCore.Signal(str, str)  # an earlier study folder shown, its status ("", "error": unreadable)
 
     def __init__(self, config: ExperimentConfig, runs_root: Path, parent: QtWidgets.QWidget | None = None,
                  preset_path: str = "", trainer_class: Any = None):
@@ -55,12 +81,12 @@ class CompareDialog(QtWidgets.QDialog):
         self.trainer_class = trainer_class
         self.study_dir: Path | None = None
         self.rows: list[dict[str, Any]] = []
-        self._task: BackgroundTask | None = None
+        self._worker: Worker | None = None  # the study
+        self._reader: Worker | None = None  # a study folder or its curves being read
         self._live_study_dir: Path | None = None  # known once the study's first run has started
         self._current_method = ""
         self._epochs = 0
         self._curves_cache: dict = {}  # runs' curves by metrics-file state: each run is read once
-        self._stop = threading.Event()
         self.setWindowTitle(f"Compare methods on {config.name}")
         self.setObjectName("compareDialog")
         self.setMinimumWidth(600)
@@ -79,7 +105,7 @@ class CompareDialog(QtWidgets.QDialog):
         methods_layout.setContentsMargins(0, 0, 0, 0)
         from sskt_engine.study import DEFAULT_METHODS
 
-        names = [e.key for e in engine_catalog.methods()] or list(DEFAULT_METHODS)
+        names = [e.name for e in engine_catalog.methods()] or list(DEFAULT_METHODS)
         self.method_checks: dict[str, QtWidgets.QCheckBox] = {}
         for name in names:
             box = QtWidgets.QCheckBox(name)
@@ -99,7 +125,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.teacher = QtWidgets.QComboBox()
         self.teacher.addItem("from the experiment's sources", "")
         for arch in engine_catalog.architectures():
-            self.teacher.addItem(f"train a {arch.key} per seed (supervised, same labels)", arch.key)
+            self.teacher.addItem(f"train a {arch.name} per seed (supervised, same labels)", arch.name)
         self.teacher.setToolTip("KD's teacher must know the target's classes. A trained teacher is a row of its "
                                 "own in the table; without one, KD is listed as skipped with the reason.")
         form.addRow("KD teacher", self.teacher)
@@ -115,11 +141,11 @@ class CompareDialog(QtWidgets.QDialog):
         layout.addWidget(self.run_status)
         self.table = QtWidgets.QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setObjectName("compareTable")
-        self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.curves = StudyCurvesPlot()
+        self._set_metric(ACCURACY)  # until the study's runs name theirs
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.curves)
@@ -141,20 +167,18 @@ class CompareDialog(QtWidgets.QDialog):
         self.stop_button.clicked.connect(self.stop)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self._events = _Events(self)
-        self._events.event.connect(self._on_event)
         self._update_buttons()
 
     def methods(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.method_checks.items() if box.isChecked())
 
     def busy(self) -> bool:
-        return self._task is not None
+        return self._worker is not None
 
     def _update_buttons(self, *_args) -> None:
         busy = self.busy()
         self.run_button.setEnabled(not busy and bool(self.methods()))
-        self.stop_button.setEnabled(busy and not self._stop.is_set())
+        self.stop_button.setEnabled(busy and not self._worker.quit_requested())
         self.open_button.setEnabled(not busy)
         self.seeds.setEnabled(not busy)
         self.teacher.setEnabled(not busy and "kd" in self.methods())
@@ -164,14 +188,13 @@ class CompareDialog(QtWidgets.QDialog):
     def start(self) -> None:
         if self.busy() or not self.methods():
             return
-        from sskt_engine.study import StudySpec, run_study
+        from sskt_engine.study import StudySpec
 
         seeds = tuple(self.config.train.seed + i for i in range(self.seeds.value()))
         teacher_arch = self.teacher.currentData() if "kd" in self.methods() else ""
         spec = StudySpec(config=self.config, methods=self.methods(), seeds=seeds, preset_path=self.preset_path,
                          teacher_arch=teacher_arch or "")
-        self._stop = threading.Event()
-        stop, root, trainer, emit = self._stop, self.runs_root, self.trainer_class, self._events.event.emit
+        root, trainer, cache = self.runs_root, self.trainer_class, self._curves_cache
         self.rows, self.study_dir = [], None
         self._live_study_dir = None
         self._current_method = ""
@@ -181,14 +204,14 @@ class CompareDialog(QtWidgets.QDialog):
         self.progress.setRange(0, len(seeds) * (len(spec.methods) + (1 if teacher_arch else 0)))
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
-        self._task = run_in_background(
-            lambda: run_study(spec, root, on_event=emit, stop_event=stop, trainer_class=trainer),
-            self._done, self._failed)
+        self._worker = start_worker(lambda control: run_study_and_read(spec, root, trainer, cache, control),
+                                    takes_control=True, yielded=self._on_event, returned=self._done,
+                                    errored=self._failed, name="sskt-study")
         self._update_buttons()
 
     def stop(self) -> None:
         if self.busy():
-            self._stop.set()
+            self._worker.quit()
             self.progress.setFormat("Stopping…")
             self._update_buttons()
 
@@ -206,18 +229,25 @@ class CompareDialog(QtWidgets.QDialog):
             # every study run lives in <study>/runs/<run>: the study folder is known from the first run
             self._live_study_dir = Path(event.run_dir).parent.parent
             self._epochs = event.epochs
+            self._set_metric(event.headline)
             self.curves.start_live(self._current_method)
         elif isinstance(event, EpochEnd):
-            acc = event.val.get("acc")
-            if acc is not None:
-                self.curves.add_live_point(event.epoch + 1, acc)
+            metric = self.curves.value_metric
+            value = event.val.get(metric.key)
+            if value is not None:
+                self.curves.add_live_point(event.epoch + 1, value)
                 self.run_status.setText(f"{self._current_method}: epoch {event.epoch + 1}/{self._epochs}, "
-                                        f"val acc {100 * acc:.2f}%")
+                                        f"val {metric.short} {metric.format(value)}")
         elif isinstance(event, StudyRunEnded):
             self.progress.setValue(event.index)
             self.curves.end_live()
             if event.run_dir and self._live_study_dir is not None:
                 self._show_curves(self._live_study_dir)
+
+    def _set_metric(self, metric: MetricInfo) -> None:
+        """Name the study's headline metric (its runs' task says which) in the table and the plot."""
+        self.table.setHorizontalHeaderLabels([c.format(metric.short) for c in TABLE_COLUMNS])
+        self.curves.set_metric(metric)
 
     def _fit_table(self) -> None:
         """Give the table the height of its rows (up to half the splitter); the plot takes the rest."""
@@ -228,25 +258,34 @@ class CompareDialog(QtWidgets.QDialog):
         self.splitter.setSizes([table, max(total - table, 0)])
 
     def _show_curves(self, study_dir: Path) -> None:
-        from sskt_engine.study import method_curves
+        """Read the study's curves in a worker and draw them when they arrive (after each run)."""
+        if self._reader is not None:
+            self._reader.cancel()  # a later state of the same folder replaces it
+        cache = self._curves_cache
+        self._reader = start_worker(lambda: read_curves(study_dir, cache), returned=self._curves_read,
+                                    name="sskt-study-curves")
 
-        try:
-            self.curves.show_curves(method_curves(study_dir, cache=self._curves_cache))
-        except (UserInputError, OSError) as exc:  # a study folder changed under us: curves are optional
-            self.run_status.setText(f"Curves unavailable: {exc}")
+    def _curves_read(self, result: tuple[dict[str, dict[str, Any]] | None, str]) -> None:
+        curves, problem = result
+        if curves is not None:
+            self.curves.show_curves(curves)
+        else:
+            self.run_status.setText(f"Curves unavailable: {problem}")
 
-    def show_study(self, study_dir: Path) -> str:
-        """Fill the table and the curves from a study folder (this dialog's or `sskt compare`'s);
-        returns the study's status. A folder that is not a readable study raises UserInputError."""
-        from sskt_engine.study import load_study
-
-        state = load_study(study_dir)
-        self.study_dir = Path(study_dir)
+    def show_study(self, view: StudyView) -> str:
+        """Fill the table and the curves from a study folder read by ``read_study`` (this
+        dialog's study or `sskt compare`'s); returns the study's status."""
+        state = view.state
+        self.study_dir = view.study_dir
         self.rows = list(state.get("rows") or [])
+        from sskt_engine.study import study_metric
+
+        metric = study_metric(state)
+        self._set_metric(metric)
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
-            values = (row["method"], str(row["runs"]), _pct(row["best_mean"], row["best_std"]),
-                      _pct(row["final_mean"], row["final_std"]), _duration(row.get("wall_mean_s")),
+            values = (row["method"], str(row["runs"]), metric.format_mean_std(row["best_mean"], row["best_std"]),
+                      metric.format_mean_std(row["final_mean"], row["final_std"]), duration(row.get("wall_mean_s")),
                       row.get("note") or row["status"])
             for c, text in enumerate(values):
                 item = QtWidgets.QTableWidgetItem(text)
@@ -260,7 +299,12 @@ class CompareDialog(QtWidgets.QDialog):
         status = str(state.get("status", ""))
         self.folder_label.setText(f"Tables (md, csv, tex) in {self.study_dir}")
         self.run_status.clear()
-        self._show_curves(self.study_dir)
+        if self._reader is not None:
+            self._reader.cancel()  # the curves of an earlier state: these are newer
+        if view.curves is not None:
+            self.curves.show_curves(view.curves)
+        else:
+            self.run_status.setText(f"Curves unavailable: {view.curves_problem}")
         return status
 
     def open_study_dialog(self) -> None:
@@ -271,35 +315,50 @@ class CompareDialog(QtWidgets.QDialog):
             self.open_study(Path(folder))
 
     def open_study(self, folder: Path) -> bool:
+        """Read a study folder in a worker and show it once read (then ``study_opened``); an
+        unreadable folder becomes an error message. False when a study is running."""
         if self.busy():
             return False
-        try:
-            status = self.show_study(folder)
-        except UserInputError as exc:
-            show_error(self, "Cannot open the study", str(exc))
-            return False
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.progress.setFormat(f"Study {status}: {Path(folder).name}")
+        if self._reader is not None:
+            self._reader.cancel()
+        self.open_button.setEnabled(False)
+        cache = self._curves_cache
+        self._reader = start_worker(lambda: read_study(Path(folder), cache), returned=self._study_read,
+                                    errored=self._study_unreadable, finished=self._update_buttons,
+                                    name="sskt-read-study")
         return True
 
-    def _done(self, study_dir: Path) -> None:
-        self._task = None
-        status = self.show_study(Path(study_dir))
+    def _study_read(self, view: StudyView) -> None:
+        status = self.show_study(view)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(f"Study {status}: {view.study_dir.name}")
+        self.study_opened.emit(str(view.study_dir), status)
+
+    def _study_unreadable(self, error: WorkerError) -> None:
+        if isinstance(error.exception, UserInputError):
+            show_error(self, "Cannot open the study", str(error.exception))
+        else:
+            show_error(self, "Cannot open the study", f"The study could not be read: {error.sentence}", error.detail)
+        self.study_opened.emit("", "error")
+
+    def _done(self, view: StudyView) -> None:
+        self._worker = None
+        status = self.show_study(view)
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"Study {status}")
         self._update_buttons()
         self.study_finished.emit(str(self.study_dir), status)
 
-    def _failed(self, exc: BaseException, detail: str) -> None:
-        self._task = None
+    def _failed(self, error: WorkerError) -> None:
+        self._worker = None
         self.progress.setFormat("Did not run")
         self._update_buttons()
-        if isinstance(exc, UserInputError):
-            show_error(self, "Cannot compare", str(exc))
+        if isinstance(error.exception, UserInputError):
+            show_error(self, "Cannot compare", str(error.exception))
         else:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            show_error(self, "Compare failed", f"The study stopped because of an unexpected error: {first}", detail)
+            show_error(self, "Compare failed", f"The study stopped because of an unexpected error: {error.sentence}",
+                       error.detail)
         self.study_finished.emit("", "error")
 
     def reject(self) -> None:

@@ -7,8 +7,8 @@ from typing import Callable
 from PySide6 import QtCore, QtWidgets
 
 from app import engine_catalog
-from app.background import BackgroundTask, run_in_background
 from app.widgets.image_grid import ImageGrid
+from app.worker import Worker, WorkerError, start_worker
 from sskt_engine.config import DataConfig
 
 
@@ -31,7 +31,7 @@ class DatasetPreview(QtWidgets.QWidget):
         self.grid.hide()
         layout.addWidget(self.grid)
         self._config: Callable[[], DataConfig | None] = lambda: None
-        self._task: BackgroundTask | None = None
+        self._task: Worker | None = None
         self._shown_for: DataConfig | None = None
 
     def set_config_source(self, getter: Callable[[], DataConfig | None]) -> None:
@@ -54,7 +54,8 @@ class DatasetPreview(QtWidgets.QWidget):
         self.grid.set_message("Loading samples…")
         self.button.setEnabled(False)
         self._shown_for = cfg
-        self._task = run_in_background(lambda: preview(cfg, count=16, seed=0), self._loaded, self._failed)
+        self._task = start_worker(lambda: preview(cfg, count=16, seed=0), returned=self._loaded, errored=self._failed,
+                                  name="sskt-dataset-preview")
 
     def config_changed(self) -> None:
         """Show fresh samples when the grid is already open."""
@@ -68,8 +69,8 @@ class DatasetPreview(QtWidgets.QWidget):
         self.button.setText("Refresh")
         self.grid.set_images(images, labels)
 
-    def _failed(self, exc: BaseException, detail: str) -> None:
+    def _failed(self, error: WorkerError) -> None:
         self._task = None
         self._shown_for = None
         self.button.setEnabled(True)
-        self.grid.set_message(str(exc) or type(exc).__name__)
+        self.grid.set_message(str(error.exception) or type(error.exception).__name__)

@@ -1,7 +1,7 @@
 """Export a run's trained network to a file (pt, safetensors, TorchScript, ONNX).
 
 The dialog only collects choices and shows results: reading the checkpoint (which networks
-the run has) and the export itself run in background threads (app/background.py).
+the run has) and the export itself run in worker threads (app/worker.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from app.background import BackgroundTask, run_in_background
 from app.dialogs import show_error
+from app.worker import Worker, WorkerError, start_worker
 from sskt_engine.errors import UserInputError
 
 # Kept here (mirroring sskt_engine.export) so opening the dialog never imports torch in the GUI thread.
@@ -36,17 +36,15 @@ def _suffix(fmt: str) -> str:
 
 def run_networks(run_dir: Path) -> tuple[list[str], str]:
     """(the networks a run's checkpoint holds, the one exported by default). Runs off the GUI thread."""
+    from sskt_engine.run_checkpoint import RunCheckpoint
     from sskt_engine.runs import RunFolder
-    from sskt_engine.sources import read_tensor_file
 
     folder = RunFolder(Path(run_dir))
     for which in ("best", "last"):
         path = folder.checkpoint_path(which)
         if path.is_file():
-            state, _ = read_tensor_file(path)
-            meta = dict(state.get("meta") or {})
-            names = list(state.get("models") or {})
-            return names, str(meta.get("export_network") or (names[0] if names else ""))
+            checkpoint = RunCheckpoint.read(path, f"the {which} checkpoint of run {folder.path.name}")
+            return list(checkpoint.models), checkpoint.meta.export_network
     return [], ""
 
 
@@ -59,12 +57,6 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-class _Progress(QtCore.QObject):
-    """Lives in the GUI thread; emitted from the export thread, so delivery is queued."""
-
-    changed = QtCore.Signal(str, float)
-
-
 class ExportDialog(QtWidgets.QDialog):
     exported = QtCore.Signal(object)  # the ExportResult
 
@@ -72,8 +64,8 @@ class ExportDialog(QtWidgets.QDialog):
         super().__init__(parent)
         self.run_dir = Path(run_dir)
         self.result: Any = None
-        self._task: BackgroundTask | None = None
-        self._networks_task: BackgroundTask | None = None
+        self._task: Worker | None = None
+        self._networks_task: Worker | None = None
         self.setWindowTitle(f"Export {self.run_dir.name}")
         self.setObjectName("exportDialog")
         self.setMinimumWidth(560)
@@ -136,11 +128,11 @@ class ExportDialog(QtWidgets.QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
 
-        self._progress = _Progress(self)
-        self._progress.changed.connect(self._on_progress)
         self._format_changed()
-        self._networks_task = run_in_background(lambda: run_networks(self.run_dir), self._networks_loaded,
-                                                lambda exc, detail: None)
+        run_dir = self.run_dir
+        # Without a list of networks the dialog exports the run's default one: an error here is no error.
+        self._networks_task = start_worker(lambda: run_networks(run_dir), returned=self._networks_loaded,
+                                           errored=lambda _error: None, name="sskt-run-networks")
 
     # -- choices ---------------------------------------------------------------------------
     def fmt(self) -> str:
@@ -203,20 +195,21 @@ class ExportDialog(QtWidgets.QDialog):
         run_dir, fmt, output = self.run_dir, self.fmt(), self.output.text().strip()
         checkpoint, keep = str(self.checkpoint.currentData()), self.aux_heads.isChecked()
         network = self.network_name()
-        emit = self._progress.changed.emit
         self.result = None
         self.result_label.hide()
         self.progress.setValue(0)
         self.progress.show()
         self.stage.setText("Starting…")
-        self._task = run_in_background(
-            lambda: export_run(run_dir, fmt, output, checkpoint=checkpoint, keep_aux_heads=keep, network=network,
-                               on_progress=lambda stage, fraction: emit(stage, float(fraction))),
-            self._export_done, self._export_failed)
+        self._task = start_worker(
+            lambda control: export_run(run_dir, fmt, output, checkpoint=checkpoint, keep_aux_heads=keep,
+                                       network=network, on_progress=lambda stage, fraction: control.yield_value(
+                                           (stage, float(fraction)))),
+            takes_control=True, yielded=self._on_progress, returned=self._export_done, errored=self._export_failed,
+            name="sskt-export")
         self._update_buttons()
 
-    @QtCore.Slot(str, float)
-    def _on_progress(self, stage: str, fraction: float) -> None:
+    def _on_progress(self, progress: tuple[str, float]) -> None:
+        stage, fraction = progress
         if self.busy():
             self.progress.setValue(int(round(100 * max(0.0, min(1.0, fraction)))))
             self.stage.setText(stage[:1].upper() + stage[1:] + "…" if stage != "done" else "Done")
@@ -236,9 +229,10 @@ class ExportDialog(QtWidgets.QDialog):
         self._update_buttons()
         self.exported.emit(result)
 
-    def _export_failed(self, exc: BaseException, detail: str) -> None:
+    def _export_failed(self, error: WorkerError) -> None:
         from sskt_engine.export import ExportFailed
 
+        exc, detail = error.exception, error.detail
         self._task = None
         self.progress.hide()
         self.stage.setText("Export failed")
@@ -247,8 +241,8 @@ class ExportDialog(QtWidgets.QDialog):
             message = str(exc).strip()
             show_error(self, "Export failed", message[:1].upper() + message[1:] + ("" if message.endswith(".") else "."))
         else:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            show_error(self, "Export failed", f"The export stopped because of an unexpected error: {first}", detail)
+            show_error(self, "Export failed", f"The export stopped because of an unexpected error: {error.sentence}",
+                       detail)
 
     def reject(self) -> None:
         if self.busy():

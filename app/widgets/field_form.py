@@ -6,15 +6,14 @@ from typing import Any, Callable, Sequence
 
 from PySide6 import QtCore, QtWidgets
 
-from app.preset_document import KeyPath, dotted
 from app.widgets.field_editors import FieldEditor, field_label, make_editor
+from sskt_engine.key_paths import KeyPath, format_key_path
 
 
 class FieldForm(QtWidgets.QWidget):
     """Editors for the keys of ``fields``; ``value_edited(path, value)`` on every edit.
 
     ``prefix`` is where the section sits in the preset (("train",), ("sources", 2)).
-    Keys that list the methods reading them are shown only for those methods.
     """
 
     value_edited = QtCore.Signal(tuple, object)
@@ -27,7 +26,6 @@ class FieldForm(QtWidgets.QWidget):
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QtWidgets.QLabel] = {}
         self._rows: dict[str, int] = {}
-        self._methods: dict[str, tuple[str, ...] | None] = {}
         self.layout_ = QtWidgets.QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.layout_.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -39,7 +37,7 @@ class FieldForm(QtWidgets.QWidget):
             name = desc["name"]
             if name in skip:
                 continue
-            desc = {**desc, "path": dotted(self.prefix + (name,))}
+            desc = {**desc, "path": format_key_path(self.prefix + (name,))}
             editor = make_editor(desc, descriptions=descriptions.get(name), suggestions=suggestions.get(name))
             editor.setObjectName(f"field:{desc['path']}")
             editor.edited.connect(lambda n=name: self._edited(n))
@@ -50,7 +48,6 @@ class FieldForm(QtWidgets.QWidget):
             self.layout_.addRow(label, editor)
             self.editors[name] = editor
             self.labels[name] = label
-            self._methods[name] = desc.get("methods")
 
     def _edited(self, name: str) -> None:
         self.value_edited.emit(self.prefix + (name,), self.editors[name].value())
@@ -65,11 +62,7 @@ class FieldForm(QtWidgets.QWidget):
     def set_errors(self, errors: dict[str, str]) -> None:
         """``errors`` maps dotted paths to reasons; each editor shows its own."""
         for name, editor in self.editors.items():
-            editor.set_error(errors.get(dotted(self.prefix + (name,))))
-
-    def set_method(self, method: str) -> None:
-        for name, methods in self._methods.items():
-            self.layout_.setRowVisible(self._rows[name], methods is None or method in methods)
+            editor.set_error(errors.get(format_key_path(self.prefix + (name,))))
 
     def visible_names(self) -> list[str]:
         return [n for n, row in self._rows.items() if self.layout_.isRowVisible(row)]

@@ -7,11 +7,14 @@ import time
 from PySide6 import QtGui, QtWidgets
 
 from sskt_engine.events import EpochEnd, Event, LogMessage, RunFailed, RunFinished, RunStarted
+from sskt_engine.formatting import seconds
+from sskt_engine.metric_info import ACCURACY
 
 
 class LogView(QtWidgets.QPlainTextEdit):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        self._metric = ACCURACY  # until a RunStarted names the run's headline metric
         self.setObjectName("logView")
         self.setReadOnly(True)
         self.setMaximumBlockCount(5000)
@@ -26,6 +29,7 @@ class LogView(QtWidgets.QPlainTextEdit):
 
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            self._metric = event.headline
             verb = "Resumed" if event.start_epoch else "Started"
             self.add(f"{verb} {event.name}: {event.method} on {event.device}, {event.train_size} training and "
                      f"{event.val_size} validation images, {event.num_classes} classes, "
@@ -36,11 +40,12 @@ class LogView(QtWidgets.QPlainTextEdit):
         elif isinstance(event, EpochEnd):
             parts = [f"{k} {v:.4g}" for k, v in event.val.items()]
             self.add(f"Epoch {event.epoch + 1}: val " + ", ".join(parts) + (" (best)" if event.is_best else "")
-                     + f" · {event.epoch_time_s:.1f} s")
+                     + f" · {seconds(event.epoch_time_s)}")
         elif isinstance(event, LogMessage):
             self.add(event.message, event.level)
         elif isinstance(event, RunFinished):
-            self.add(f"Run {event.status} after {event.epochs_completed} epoch(s): best val acc "
-                     f"{100 * event.best_val_acc:.2f}%, final {100 * event.final_val_acc:.2f}%")
+            metric = self._metric
+            self.add(f"Run {event.status} after {event.epochs_completed} epoch(s): best val {metric.short} "
+                     f"{metric.format(event.best_val_acc)}, final {metric.format(event.final_val_acc)}")
         elif isinstance(event, RunFailed):
             self.add(f"Run failed: {event.message}", "error")

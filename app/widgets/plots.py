@@ -8,6 +8,7 @@ curves with ``setData``. Peak downsampling and clip-to-view keep a redraw cheap 
 from __future__ import annotations
 
 import html
+import math
 from typing import Iterable
 
 import numpy as np
@@ -15,9 +16,20 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.run_history import RunCurves, SeriesBuffer, series_for_epoch, series_for_progress
+from app.widgets.steady_view_box import SteadyViewBox
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
+from sskt_engine.metric_info import ACCURACY, MetricInfo
+from sskt_engine.formatting import number
 
 REDRAW_MS = 33
+# A legend's height is fixed: its first row is its sample square's height, each further row adds
+# less (verSpacing -8). A legend that grew with its entries would re-lay out the plots, and each
+# re-layout re-renders every axis: the stall the first epoch end used to cause.
+LEGEND_ROW_PX = 20
+LEGEND_NEXT_ROW_PX = 12
+LEGEND_COLUMNS = 4  # at most; fewer when the entries would not fit the plot's width
+LEGEND_SAMPLE_PX = 20  # an entry: its sample line, the gap, its label
+LEGEND_GAP_PX = 12
 PLOTS = (("loss", "Loss on the target task"), ("accuracy", "Accuracy (%)"),
          ("sources", "Total loss and auxiliary losses (per source)"), ("lr", "Learning rate"))
 FIXED_COLORS = {
@@ -27,15 +39,17 @@ FIXED_COLORS = {
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f")
 OVERLAY_PALETTE = ("#6a3d9a", "#b15928", "#e31a1c", "#33a02c", "#1f78b4", "#ff7f00", "#a6761d", "#666666")
-OVERLAY_KEYS = ("train loss", "train target", "val loss", "val acc", "lr")
+OVERLAY_KEYS = ("train loss", "train target", "val loss", "lr")  # and each run's headline metric, "val <short>"
 
 
 class _Curve:
-    def __init__(self, plot: str, key: str, item: pg.PlotDataItem, buffer: SeriesBuffer | None = None):
+    def __init__(self, plot: str, key: str, item: pg.PlotDataItem | None, buffer: SeriesBuffer | None = None,
+                 style: dict | None = None):
         self.plot = plot
         self.key = key
-        self.item = item
+        self.item = item  # a live curve's item is made by the redraw timer (None until then)
         self.buffer = buffer
+        self.style = style or {}  # the item's pen and symbols
         self.dirty = False
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
@@ -56,16 +70,29 @@ class LivePlots(QtWidgets.QWidget):
         self.view.ci.setSpacing(6)
         layout.addWidget(self.view)
         self.plots: dict[str, pg.PlotItem] = {}
+        self.titles: dict[str, pg.LabelItem] = {}
+        # what the live run's task calls its numbers (its RunStarted says); accuracy until then
+        # (not "metric": that name would override QWidget.metric(), which Qt calls, e.g. in grab())
+        self.val_metric: MetricInfo = ACCURACY
+        self.train_metric: MetricInfo = ACCURACY
         for index, (key, title) in enumerate(PLOTS):
             # Each cell: title, then the legend as a row of its own, then the plot. A legend
             # inside the plot would hide curves wherever they happen to run.
             cell = self.view.addLayout(row=index // 2, col=index % 2)
             cell.setSpacing(0)
             label = cell.addLabel(title, row=0, col=0, color="#333333", size="10pt")
-            legend = pg.LegendItem(offset=None, labelTextColor="#333333", labelTextSize="8pt", pen=None,
-                                   brush=None, verSpacing=-8, horSpacing=12, colCount=3)
+            # size given: the legend never sizes (and moves) itself as entries come; the layout does
+            legend = pg.LegendItem(size=(1, LEGEND_ROW_PX), offset=None, labelTextColor="#333333",
+                                   labelTextSize="8pt", pen=None, brush=None, verSpacing=-8,
+                                   horSpacing=LEGEND_GAP_PX, colCount=3)
+            legend.setMinimumWidth(0)  # entries never widen the column either
+            legend.setPreferredWidth(0)
+            policy = legend.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)  # hidden while empty, its row stays
+            legend.setSizePolicy(policy)
+            _fix_legend_rows(legend, 1)
             cell.addItem(legend, row=1, col=0)
-            plot = cell.addPlot(row=2, col=0)
+            plot = cell.addPlot(row=2, col=0, viewBox=SteadyViewBox())
             plot.legend = legend  # PlotItem adds and removes named curves here by itself
             plot.showGrid(x=True, y=True, alpha=0.18)
             plot.setDownsampling(auto=True, mode="peak")
@@ -87,6 +114,7 @@ class LivePlots(QtWidgets.QWidget):
             if key != "loss":
                 plot.setXLink(self.plots["loss"])
             self.plots[key] = plot
+            self.titles[key] = label
         self.plots["lr"].setLogMode(y=False)
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 2)
@@ -115,6 +143,9 @@ class LivePlots(QtWidgets.QWidget):
         self._color_index = 0
         self.steps_per_epoch = 0
         self.redraws = 0
+        self._next_plot = 0  # the redraw timer serves the plots in turn
+        self._span = 0  # the epochs the x axis spans (0: fit to what is drawn)
+        self._x_right = 0.0  # the right end of the x range set last (0: auto-range)
 
         self._hover_line: dict[str, pg.InfiniteLine] = {}
         self._hover_text: dict[str, pg.TextItem] = {}
@@ -135,7 +166,7 @@ class LivePlots(QtWidgets.QWidget):
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(REDRAW_MS)
-        self.timer.timeout.connect(self.redraw)
+        self.timer.timeout.connect(self._redraw_step)
 
     # -- events ------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
@@ -143,16 +174,48 @@ class LivePlots(QtWidgets.QWidget):
             if event.start_epoch == 0:
                 self.clear()
             self.steps_per_epoch = event.steps_per_epoch
+            self._set_metrics(event.headline, event.train_headline)
             self._no_sources.setVisible(not event.source_names)
-            # The whole run's width from the start: the curves grow into it, and the x axes
-            # (linked to the loss plot) stay put instead of re-rendering on every new point.
-            for plot in self.plots.values():
-                plot.enableAutoRange(x=False)
-            self.plots["loss"].setXRange(0, max(1, event.epochs), padding=0.02)
+            self.set_span(event.epochs)
         elif isinstance(event, Progress):
-            self._add_points(series_for_progress(event, self.steps_per_epoch))
+            self._add_points(series_for_progress(event, self.steps_per_epoch, self.train_metric))
         elif isinstance(event, EpochEnd):
-            self._add_points(series_for_epoch(event))
+            self._add_points(series_for_epoch(event, self.val_metric))
+
+    def set_span(self, epochs: int) -> None:
+        """Let the x axis span 0..``epochs``: the run's whole width from its start, so the curves
+        grow into it and the x axes (linked to the loss plot) stay put instead of re-rendering on
+        every new point. The window sets it from the experiment before a run too: a run of the
+        same length then starts without re-rendering them either."""
+        self._span = max(1, int(epochs))
+        self._fit_x()
+
+    def _fit_x(self) -> None:
+        """The x range: the span, widened to the recorded runs drawn over it (none: auto)."""
+        right = float(self._span)
+        for curves in self.overlays.values():
+            for curve in curves:
+                xs, _ = curve.data()
+                if len(xs):
+                    right = max(right, float(xs[-1]))
+        if right <= 0:
+            self._x_right = 0.0
+            for plot in self.plots.values():
+                plot.enableAutoRange(x=True)
+            return
+        if right == self._x_right:
+            return  # unchanged: the axes keep their rendering
+        self._x_right = right
+        for plot in self.plots.values():
+            plot.enableAutoRange(x=False)
+        self.plots["loss"].setXRange(0, right, padding=0.02)
+
+    def _set_metrics(self, metric: MetricInfo, train_metric: MetricInfo) -> None:
+        """Title the "accuracy" plot with what the run's task measures (accuracy, mAP, ...)."""
+        self.val_metric, self.train_metric = metric, train_metric
+        names = metric.label if train_metric.label == metric.label else f"{metric.label}, train {train_metric.label}"
+        unit = f" ({metric.unit})" if metric.unit else ""
+        self.titles["accuracy"].setText(names[:1].upper() + names[1:] + unit, color="#333333", size="10pt")
 
     def _add_points(self, points: Iterable[tuple[str, str, float, float]]) -> None:
         for plot, key, x, y in points:
@@ -173,16 +236,22 @@ class LivePlots(QtWidgets.QWidget):
         # ~20x more per point. Validation curves have one point per epoch and can be bold.
         pen = pg.mkPen(color, width=2.0 if is_val else 1.0)
         kwargs = {"symbol": "o", "symbolSize": 6, "symbolBrush": color, "symbolPen": pg.mkPen("w")} if is_val else {}
-        item = self.plots[plot].plot(name=key, pen=pen, **kwargs)
-        self._sync_legends()
-        if plot == "sources":
-            self._no_sources.hide()
+        curve = _Curve(plot, key, None, SeriesBuffer(), {"pen": pen, **kwargs})
+        self.curves[key] = curve
+        return curve
+
+    def _make_item(self, curve: _Curve) -> None:
+        """The curve's plot item and legend entry: several milliseconds each (the legend's label
+        is rich text), so the redraw timer makes one per tick."""
+        item = self.plots[curve.plot].plot(name=curve.key, **curve.style)
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
-        curve = _Curve(plot, key, item, SeriesBuffer())
-        self.curves[key] = curve
+        curve.item = item
+        curve.dirty = True
+        self._sync_legends()
+        if curve.plot == "sources":
+            self._no_sources.hide()
         self._drop_placeholder()
-        return curve
 
     def _drop_placeholder(self) -> None:
         if self._placeholder is not None:
@@ -190,6 +259,9 @@ class LivePlots(QtWidgets.QWidget):
             self._placeholder = None
 
     def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.view and event.type() == QtCore.QEvent.Type.Resize:
+            # once the layout has given the plots their new widths: legend entries per row
+            QtCore.QTimer.singleShot(0, self._sync_legends)
         if obj is self.view and event.type() == QtCore.QEvent.Type.Resize and self._placeholder is not None:
             width = min(520, self.view.width() - 40)
             self._placeholder.setFixedWidth(max(120, width))
@@ -198,11 +270,40 @@ class LivePlots(QtWidgets.QWidget):
                                    (self.view.height() - self._placeholder.height()) // 2)
         return super().eventFilter(obj, event)
 
+    def _redraw_step(self) -> None:
+        """The timer's work, one plot per tick: at most one new curve item made there and its
+        changed buffers pushed; the other plots wait for the next ticks (~30 ms each). Updating
+        every plot in one tick made one paint re-draw all four, each with its y axis re-rendered
+        when its range moved, and making a group of new curves (the first epoch end brings every
+        validation curve) cost milliseconds each: together the longest stalls of the GUI thread."""
+        names = list(self.plots)
+        for offset in range(len(names)):
+            plot = names[(self._next_plot + offset) % len(names)]
+            curves = [c for c in self.curves.values() if c.plot == plot and (c.dirty or c.item is None)]
+            if not curves:
+                continue
+            waiting = [c for c in curves if c.item is None]
+            if waiting:
+                self._make_item(waiting[0])
+            # a plot with more new curves to make keeps its turn
+            self._next_plot = names.index(plot) + (0 if len(waiting) > 1 else 1)
+            self._push_data(plot)
+            break
+        if any(c.dirty or c.item is None for c in self.curves.values()):
+            self.timer.start()
+
     def redraw(self) -> None:
-        """Push changed buffers to their curves; runs from the timer, never per event."""
+        """Everything at once: every curve item made and every changed buffer pushed."""
+        for curve in self.curves.values():
+            if curve.item is None:
+                self._make_item(curve)
+        self._push_data()
+
+    def _push_data(self, plot: str | None = None) -> None:
+        """Changed buffers to their curves: those of ``plot``, or of every plot."""
         changed = False
         for curve in self.curves.values():
-            if curve.dirty:
+            if curve.dirty and curve.item is not None and plot in (None, curve.plot):
                 curve.item.setData(curve.buffer.x, curve.buffer.y)
                 curve.dirty = False
                 changed = True
@@ -211,19 +312,22 @@ class LivePlots(QtWidgets.QWidget):
 
     def clear(self) -> None:
         for curve in self.curves.values():
-            self.plots[curve.plot].removeItem(curve.item)
+            if curve.item is not None:
+                self.plots[curve.plot].removeItem(curve.item)
         self.curves.clear()
         self._sync_legends()
         self._color_index = 0
         self.steps_per_epoch = 0
         for plot in self.plots.values():
-            plot.enableAutoRange()
+            plot.enableAutoRange(y=True)
 
     def _sync_legends(self) -> None:
         for plot in self.plots.values():
             count = len(plot.legend.items)
+            columns = _legend_columns(plot) if count else 1
             if count:
-                plot.legend.setColumnCount(min(4, count))
+                plot.legend.setColumnCount(columns)
+            _fix_legend_rows(plot.legend, max(1, math.ceil(count / columns)))
             plot.legend.setVisible(bool(count))
 
     def point_count(self, key: str) -> int:
@@ -241,7 +345,7 @@ class LivePlots(QtWidgets.QWidget):
         for index, run in enumerate(runs):
             color = OVERLAY_PALETTE[index % len(OVERLAY_PALETTE)]
             items = []
-            for key in OVERLAY_KEYS:
+            for key in (*OVERLAY_KEYS, f"val {run.metric.short}"):
                 if key not in run.series:
                     continue
                 plot, x, y = run.series[key]
@@ -255,6 +359,7 @@ class LivePlots(QtWidgets.QWidget):
                 items.append(_Curve(plot, f"{run.name} · {key}", item))
             self.overlays[run.name] = items
         self._sync_legends()
+        self._fit_x()
         if runs:
             self._drop_placeholder()
 
@@ -279,14 +384,14 @@ class LivePlots(QtWidgets.QWidget):
         curves += [c for group in self.overlays.values() for c in group if c.plot == key]
         for curve in curves:
             xs, ys = curve.data()
-            if len(xs) == 0:
+            if len(xs) == 0 or curve.item is None:
                 continue
             i = int(np.searchsorted(xs, x))
             if i >= len(xs) or (i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x)):
                 i -= 1
             i = max(0, min(i, len(xs) - 1))
             color = curve.item.opts["pen"].color().name() if hasattr(curve.item.opts["pen"], "color") else "#333"
-            rows.append(f"<span style='color:{color}'>●</span> {html.escape(curve.key)}: <b>{_fmt(ys[i])}</b>"
+            rows.append(f"<span style='color:{color}'>●</span> {html.escape(curve.key)}: <b>{number(ys[i])}</b>"
                         f" <span style='color:#888'>@ {xs[i]:.2f}</span>")
             spots.append({"pos": (xs[i], ys[i]), "brush": pg.mkBrush(color)})
         if not rows:
@@ -304,12 +409,24 @@ class LivePlots(QtWidgets.QWidget):
             item.show()
 
 
-def _fmt(value: float) -> str:
-    if not np.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3e}"
-    return f"{value:.4g}"
+def _legend_columns(plot: pg.PlotItem) -> int:
+    """As many entries per row as fit the plot's width (at most LEGEND_COLUMNS)."""
+    widths = [LEGEND_SAMPLE_PX + LEGEND_GAP_PX + label.item.boundingRect().width() for _sample, label
+              in plot.legend.items]
+    columns = min(LEGEND_COLUMNS, len(widths))
+    while columns > 1 and max(widths) * columns > plot.width():
+        columns -= 1
+    return max(1, columns)
+
+
+def _fix_legend_rows(legend: pg.LegendItem, rows: int) -> None:
+    """Give the legend the height of ``rows`` rows; the layout only changes when that does."""
+    _left, top, _right, bottom = legend.layout.getContentsMargins()
+    height = round(top + bottom) + LEGEND_ROW_PX + LEGEND_NEXT_ROW_PX * (rows - 1)
+    if legend.minimumHeight() != height or legend.maximumHeight() != height:
+        legend.setMinimumHeight(height)
+        legend.setPreferredHeight(height)
+        legend.setMaximumHeight(height)
 
 
 def _short(name: str, limit: int = 28) -> str:

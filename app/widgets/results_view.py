@@ -1,32 +1,55 @@
 """The results of one run: final and best metrics, per-class accuracy, confusion matrix and
-validation images with their predicted and true labels."""
+validation images with their predicted and true labels.
+
+The run's files (summary, eval reports) are read in a worker thread, and the predictions
+computed in another: the GUI thread only shows what they return, so a run training meanwhile
+never waits for it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
 from app import engine_catalog
-from app.background import BackgroundTask, run_in_background
 from app.widgets.class_accuracy_plot import ClassAccuracyPlot
 from app.widgets.confusion_matrix import ConfusionMatrixPlot
 from app.widgets.image_grid import ImageGrid
-from app.widgets.run_bar import format_duration
-from sskt_engine.runs import RunFolder
+from app.worker import Worker, WorkerError, start_worker
+from sskt_engine.formatting import duration
+from sskt_engine.eval_report import EvalReport
+from sskt_engine.run_summary import RunSummary
+from sskt_engine.runs import RunFolder, RunInfo
 
 
-def _pct(value) -> str:
-    return f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "–"
+@dataclass(frozen=True)
+class RunResults:
+    """What the view shows of a run, read from its folder in a worker thread."""
+
+    run_dir: Path
+    info: RunInfo
+    summary: RunSummary
+    reports: dict[str, EvalReport | None]  # "best" / "last" -> its eval report, None before the first
+
+
+def read_results(run_dir: Path) -> RunResults:
+    folder = RunFolder(run_dir)
+    return RunResults(Path(run_dir), folder.info(), folder.summary(),
+                      {which: folder.eval_report(which) for which in ("best", "last")})
 
 
 class ResultsView(QtWidgets.QWidget):
     export_requested = QtCore.Signal(Path)
+    shown = QtCore.Signal(Path)  # a run's results are on screen
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.run_dir: Path | None = None
-        self._task: BackgroundTask | None = None
+        self._task: Worker | None = None  # predictions
+        self._reader: Worker | None = None  # the run's files
+        self._reports: dict[str, EvalReport | None] = {}
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
 
@@ -89,40 +112,61 @@ class ResultsView(QtWidgets.QWidget):
         self.export_button.setEnabled(not empty)
 
     def show_run(self, run_dir: Path) -> None:
+        """Show a run's results once its files are read (``shown`` then)."""
         self.run_dir = Path(run_dir)
-        folder = RunFolder(self.run_dir)
-        info = folder.info()
+        if self._reader is not None:
+            self._reader.cancel()  # an earlier choice of run
+        self._reader = start_worker(lambda: read_results(Path(run_dir)), returned=self._results_read,
+                                    errored=self._results_unreadable, name="sskt-read-results")
+
+    def _results_unreadable(self, error: WorkerError) -> None:
+        self.title.setText(f"<b>{self.run_dir.name if self.run_dir else ''}</b> · could not be read")
+        self.metrics.setText(error.sentence)
+        self._reports = {}
+        self._set_empty(True)
+
+    def _results_read(self, results: RunResults) -> None:
+        if results.run_dir != self.run_dir:
+            return
+        info, summary, self._reports = results.info, results.summary, results.reports
         self.title.setText(f"<b>{info.path.name}</b> · {info.status}" + (f" · {info.method}" if info.method else ""))
-        summary = folder.summary()
-        parts = [f"best val acc <b>{_pct(info.best_val_acc)}</b>", f"final val acc <b>{_pct(info.final_val_acc)}</b>",
+        metric = summary.metric  # the run's headline metric, as its task named it
+        parts = [f"best val {metric.short} <b>{metric.format(summary.best_score)}</b>",
+                 f"final val {metric.short} <b>{metric.format(summary.final_score)}</b>",
                  f"epochs {info.epochs_completed}/{info.epochs or '?'}"]
-        if isinstance(summary.get("wall_time_s"), (int, float)):
-            parts.append(f"time {format_duration(summary['wall_time_s'])}")
-        if summary.get("device"):
-            parts.append(f"device {summary['device']}")
+        if summary.wall_time_s is not None:
+            parts.append(f"time {duration(summary.wall_time_s)}")
+        if summary.device:
+            parts.append(f"device {summary.device}")
         if info.message:
             parts.append(f"<span style='color:#c62828'>{info.message}</span>")
         self.summary_text = " · ".join(parts)
         self._show_report()
         self._load_predictions()
+        self.shown.emit(results.run_dir)
 
     def _show_report(self) -> None:
         if self.run_dir is None:
             return
-        report = RunFolder(self.run_dir).eval_report(self.which.currentData())
-        if not report and self.which.currentData() == "best":
-            report = RunFolder(self.run_dir).eval_report("last")
+        report = self._reports.get(self.which.currentData())
+        if report is None and self.which.currentData() == "best":
+            report = self._reports.get("last")
         extra = ""
-        if report:
-            extra = f" · evaluated at epoch {int(report.get('epoch', 0)) + 1}: acc <b>{_pct(report.get('acc'))}</b>"
-            if "top5" in report:
-                extra += f", top-5 {_pct(report.get('top5'))}"
+        if report is not None:
+            # the report names its metrics, headline first (bold); its epoch already counts from 1
+            shown = [f"{m.short} <b>{m.format(report.values.get(m.key))}</b>" if i == 0
+                     else f"{m.short} {m.format(report.values.get(m.key))}" for i, m in enumerate(report.metrics)]
+            extra = f" · evaluated at epoch {report.epoch}: " + ", ".join(shown)
         self.metrics.setText(getattr(self, "summary_text", "") + extra)
-        names = report.get("class_names") or []
-        self.class_plot.set_accuracies(report.get("per_class_acc") or [], names)
-        self.confusion.set_matrix(report.get("confusion") or [], names)
-        self._set_empty(not report)
-        if not report:
+        names = list(report.class_names) if report is not None else []
+        per_class = report.per_class_metric if report is not None else None
+        title = f"{per_class.label.capitalize()} ({per_class.unit})" if per_class else None
+        self.class_plot.set_accuracies(report.per_class if report is not None else [], names, title=title)
+        confusion = report.confusion if report is not None else None
+        self.confusion.set_matrix([list(row) for row in confusion] if confusion else [], names)
+        self.confusion.setVisible(report is None or confusion is not None)  # not every task has one
+        self._set_empty(report is None)
+        if report is None:
             self.empty.setText("This run has no evaluation yet (it evaluates at the end of each epoch).")
 
     def _load_predictions(self) -> None:
@@ -133,8 +177,8 @@ class ResultsView(QtWidgets.QWidget):
             self._task.cancel()
         run_dir = self.run_dir
         self.grid.set_message("Classifying validation images…")
-        self._task = run_in_background(lambda: predict(run_dir, count=32), self._predictions_loaded,
-                                       self._predictions_failed)
+        self._task = start_worker(lambda: predict(run_dir, count=32), returned=self._predictions_loaded,
+                                  errored=self._predictions_failed, name="sskt-predictions")
 
     def _predictions_loaded(self, result) -> None:
         self._task = None
@@ -147,6 +191,6 @@ class ResultsView(QtWidgets.QWidget):
             tips.append(f"predicted {p}, true {t}")
         self.grid.set_images(images, captions, colors, tips, caption_lines=2)
 
-    def _predictions_failed(self, exc: BaseException, detail: str) -> None:
+    def _predictions_failed(self, error: WorkerError) -> None:
         self._task = None
-        self.grid.set_message(f"Predictions unavailable: {exc}")
+        self.grid.set_message(f"Predictions unavailable: {error.exception}")

@@ -8,15 +8,8 @@ import time
 from PySide6 import QtCore, QtWidgets
 
 from sskt_engine.events import EpochEnd, Event, Progress, RunFailed, RunFinished, RunStarted
-
-
-def format_duration(seconds: float) -> str:
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
-        return "–"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+from sskt_engine.formatting import duration, percent
+from sskt_engine.metric_info import ACCURACY
 
 
 class RunBar(QtWidgets.QFrame):
@@ -27,6 +20,7 @@ class RunBar(QtWidgets.QFrame):
     def __init__(self, start: QtWidgets.QWidget, stop: QtWidgets.QWidget, resume: QtWidgets.QWidget,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        self._metric = ACCURACY  # until a RunStarted names the run's headline metric
         self.setObjectName("runBar")
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(10, 8, 10, 6)
@@ -104,6 +98,7 @@ class RunBar(QtWidgets.QFrame):
     # -- events -------------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            self._metric = event.headline  # what the run's task calls its headline number
             self._epochs = event.epochs
             self._steps_per_epoch = event.steps_per_epoch
             self._start_epoch = event.start_epoch
@@ -121,21 +116,26 @@ class RunBar(QtWidgets.QFrame):
                 self.progress.setRange(0, event.total_steps)
             self.progress.setValue(min(event.global_step, self.progress.maximum()))
             per_epoch = self._steps_per_epoch or "?"
-            percent = 100.0 * event.global_step / max(1, event.total_steps)
+            done = percent(event.global_step / max(1, event.total_steps), 0)
             self.progress.setFormat(f"Epoch {event.epoch + 1}/{self._epochs or '?'} · step {event.step}/{per_epoch}"
-                                    f" · {percent:.0f}%")
+                                    f" · {done}")
             self.speed_label.setText(f"{event.samples_per_s:,.0f} samples/s")
-            self.eta_label.setText(f"ETA {format_duration(event.eta_s)}")
+            self.eta_label.setText(f"ETA {duration(event.eta_s)}")
         elif isinstance(event, EpochEnd):
-            acc = event.val.get("acc")
-            text = f"val acc {100 * acc:.2f}%" if acc is not None else ""
-            self.best_label.setText(f"{text} · best {100 * event.best_val_acc:.2f}%" if text else "")
+            metric = self._metric
+            value = event.val.get(metric.key)
+            text = f"val {metric.short} {metric.format(value)}" if value is not None else ""
+            self.best_label.setText(f"{text} · best {metric.format(event.best_val_acc)}" if text else "")
         elif isinstance(event, RunFinished):
             if event.status == "finished":
                 self.progress.setValue(self.progress.maximum())
-            self.progress.setFormat(f"{event.status.capitalize()} after {event.epochs_completed} epoch(s) · "
-                                    f"best {100 * event.best_val_acc:.2f}%")
-            self.eta_label.setText(f"took {format_duration(event.wall_time_s)}")
+            if event.epochs_completed == 0:  # no score exists yet: never a -100% or nan "best"
+                self.progress.setFormat(f"{event.status.capitalize()} before the first epoch ended: no epoch "
+                                        "completed")
+            else:
+                self.progress.setFormat(f"{event.status.capitalize()} after {event.epochs_completed} epoch(s) · "
+                                        f"best {self._metric.format(event.best_val_acc)}")
+            self.eta_label.setText(f"took {duration(event.wall_time_s)}")
         elif isinstance(event, RunFailed):
             self.progress.setFormat(f"Failed after {event.epochs_completed} epoch(s)")
             self.eta_label.setText("")

@@ -19,13 +19,13 @@ class RunSourceDialog(QtWidgets.QDialog):
         layout.addWidget(QtWidgets.QLabel(f"Runs in {runs_root}:"))
         self.table = QtWidgets.QTreeWidget()
         self.table.setRootIsDecorated(False)
-        self.table.setHeaderLabels(["Run", "Status", "Method", "Best acc."])
+        self.table.setHeaderLabels(["Run", "Status", "Method", "Best"])
         self.table.itemDoubleClicked.connect(lambda *_: self.accept())
         layout.addWidget(self.table, 1)
         for info in list_runs(runs_root):
             if info.status not in (FINISHED, STOPPED):
                 continue
-            best = "" if info.best_val_acc is None else f"{100 * info.best_val_acc:.2f} %"
+            best = info.metric.format(info.best_score, missing="")
             item = QtWidgets.QTreeWidgetItem([info.path.name, info.status, info.method, best])
             item.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(info.path))
             self.table.addTopLevelItem(item)

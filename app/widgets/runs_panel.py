@@ -1,23 +1,28 @@
 """Every run in the runs folder (the GUI's and the CLI's): status, best accuracy, actions.
 
 Selecting runs overlays their curves on the plots. The list follows the folder: a file
-watcher notices new runs and a slow timer refreshes while any run is still going.
+watcher notices new runs and a slow timer refreshes while any run is still going. Every
+read of the folder happens in a worker thread: a folder of hundreds of runs takes tens of
+milliseconds to list, a visible stall if the GUI thread did it while a run trains.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.worker import Worker, WorkerError, start_worker
 from sskt_engine.runs import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, RunFolder, RunInfo, list_runs
 
 STATUS_COLORS = {RUNNING: "#1565c0", FINISHED: "#2e7d32", STOPPED: "#ef6c00", FAILED: "#c62828",
                  INTERRUPTED: "#8d6e63"}
 RESUMABLE = (STOPPED, FAILED, INTERRUPTED)
 COLUMNS = ("Run", "Started", "Status", "Best")
+EMPTY_TEXT = "No runs yet. Runs started here or with `sskt train` appear in this list."
 
 
 def _started(folder_name: str) -> str:
@@ -29,13 +34,31 @@ def _started(folder_name: str) -> str:
     return stamp.strftime("%H:%M") if stamp.date() == date.today() else stamp.strftime("%d %b %H:%M")
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.2f}%"
-
-
 def _has_checkpoint(path: Path) -> bool:
     folder = RunFolder(path)
     return any(folder.checkpoint_path(which).is_file() for which in ("best", "last"))
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What a row shows, read from the run folder in a worker thread."""
+
+    info: RunInfo
+    has_checkpoint: bool
+
+
+def read_rows(root: Path) -> tuple[Path, list[RunRow]]:
+    """Every run of ``root`` (worker thread); the root comes back to tell a stale answer."""
+    return root, [RunRow(info, _has_checkpoint(info.path)) for info in list_runs(root)]
+
+
+def read_row(path: Path) -> tuple[Path, RunRow | None]:
+    """One run's row (worker thread); None when the folder is gone or not a run."""
+    folder = RunFolder(path)
+    if not folder.exists():
+        return path, None
+    info = folder.info()
+    return path, RunRow(info, _has_checkpoint(info.path))
 
 
 class _SortItem(QtWidgets.QTreeWidgetItem):
@@ -55,11 +78,17 @@ class RunsPanel(QtWidgets.QWidget):
     resume_requested = QtCore.Signal(Path)
     export_requested = QtCore.Signal(Path)
     runs_root_changed = QtCore.Signal(Path)
+    listed = QtCore.Signal()  # the tree shows a fresh listing of the runs folder
 
     def __init__(self, runs_root: Path, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.runs_root = Path(runs_root)
         self._infos: dict[Path, RunInfo] = {}
+        self._checkpoints: dict[Path, bool] = {}
+        self._lister: Worker | None = None  # one listing at a time ...
+        self._list_again = False  # ... and requests meanwhile fold into one more after it
+        self._row_reader: Worker | None = None
+        self._rows_wanted: list[Path] = []  # rows to re-read after the current one
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
@@ -99,7 +128,7 @@ class RunsPanel(QtWidgets.QWidget):
         self.tree.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.tree, 1)
 
-        self.empty_label = QtWidgets.QLabel("No runs yet. Runs started here or with `sskt train` appear in this list.")
+        self.empty_label = QtWidgets.QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("hint")
         self.empty_label.setWordWrap(True)
         layout.addWidget(self.empty_label)
@@ -171,13 +200,41 @@ class RunsPanel(QtWidgets.QWidget):
 
     # -- list -----------------------------------------------------------------------------
     def refresh(self) -> None:
+        """List the runs folder again in a worker thread; the tree is refilled when the list
+        arrives (``listed``)."""
         if self.runs_root.is_dir() and str(self.runs_root) not in self.watcher.directories():
             self.watcher.addPath(str(self.runs_root))
+        if self._lister is not None:
+            self._list_again = True
+            return
+        root = self.runs_root
+        self._lister = start_worker(lambda: read_rows(root), returned=self._listed, errored=self._listing_failed,
+                                    finished=self._listing_ended, name="sskt-list-runs")
+
+    def is_listing(self) -> bool:
+        """True while a listing is under way or asked for (tests wait on it)."""
+        return self._lister is not None
+
+    def _listing_ended(self) -> None:
+        self._lister = None
+        if self._list_again:
+            self._list_again = False
+            self.refresh()
+
+    def _listing_failed(self, error: WorkerError) -> None:
+        self.empty_label.setText(f"The runs folder could not be read: {error.sentence}")
+        self.empty_label.show()
+
+    def _listed(self, result: tuple[Path, list[RunRow]]) -> None:
+        root, rows = result
+        if root != self.runs_root:
+            return  # the folder changed meanwhile; its own listing follows
         selected = set(self.selected_paths())
         current = self.tree.currentItem()
         current_path = self._path(current) if current else None
-        infos = list_runs(self.runs_root)
+        infos = [row.info for row in rows]
         self._infos = {info.path: info for info in infos}
+        self._checkpoints = {row.info.path: row.has_checkpoint for row in rows}
         self.tree.blockSignals(True)
         self.tree.setSortingEnabled(False)
         self.tree.clear()
@@ -191,6 +248,7 @@ class RunsPanel(QtWidgets.QWidget):
                 self.tree.setCurrentItem(item, 0, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
         self.tree.setSortingEnabled(True)
         self.tree.blockSignals(False)
+        self.empty_label.setText(EMPTY_TEXT)
         self.empty_label.setVisible(not infos)
         if any(info.status == RUNNING for info in infos):
             self._poll.start()
@@ -199,49 +257,72 @@ class RunsPanel(QtWidgets.QWidget):
         self._update_buttons()
         if set(self.selected_paths()) != selected:
             self._selection_changed()
+        self.listed.emit()
 
     def _fill_item(self, item: QtWidgets.QTreeWidgetItem, info: RunInfo) -> None:
         epochs = f"{info.epochs_completed}/{info.epochs}" if info.epochs else str(info.epochs_completed)
         # Epochs only where they say something: how far an unfinished run got.
         status = info.status if info.status == FINISHED else f"{info.status} {epochs}"
         for column, text in enumerate((info.name or info.path.name, _started(info.path.name), status,
-                                       _percent(info.best_val_acc))):
+                                       info.metric.format(info.best_score, missing=""))):
             item.setText(column, text)
         item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)  # sort by folder: by time
         item.setData(1, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)
         item.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(info.path))
-        item.setData(3, QtCore.Qt.ItemDataRole.UserRole + 1, info.best_val_acc if info.best_val_acc is not None
+        item.setData(3, QtCore.Qt.ItemDataRole.UserRole + 1, info.best_score if info.best_score is not None
                      else -1.0)
         item.setForeground(2, QtGui.QColor(STATUS_COLORS.get(info.status, "#333333")))
         tip = (f"{info.path}\nmethod {info.method or '?'} · started {info.started or '?'} · epochs {epochs}\n"
-               f"best val acc {_percent(info.best_val_acc) or '–'} · final {_percent(info.final_val_acc) or '–'}"
+               f"best val {info.metric.short} {info.metric.format(info.best_score)} · final "
+               f"{info.metric.format(info.final_score)}"
                + (f"\n{info.message}" if info.message else ""))
         for column in range(len(COLUMNS)):
             item.setToolTip(column, tip)
         item.setTextAlignment(3, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
 
     def update_run(self, path: Path) -> None:
-        """Refresh one run's row (the live run, once per epoch): reading every run folder of a
-        large runs folder on the GUI thread each epoch would stall the window."""
+        """Refresh one run's row (the live run, once per epoch), read in a worker thread:
+        re-listing every run folder of a large runs folder each epoch would be wasted work."""
         path = Path(path)
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
-            if self._path(item) == path:
-                folder = RunFolder(path)
-                if not folder.exists():
-                    break
-                info = folder.info()
-                self._infos[path] = info
-                self._fill_item(item, info)
-                self._update_buttons()
-                return
-        self.refresh()  # not listed yet: the whole list
+        if self._row_reader is not None:
+            if path not in self._rows_wanted:
+                self._rows_wanted.append(path)
+            return
+        self._row_reader = start_worker(lambda: read_row(path), returned=self._row_read,
+                                        finished=self._row_read_ended, name="sskt-read-run")
+
+    def _row_read_ended(self) -> None:
+        self._row_reader = None
+        if self._rows_wanted:
+            self.update_run(self._rows_wanted.pop(0))
+
+    def _row_read(self, result: tuple[Path, RunRow | None]) -> None:
+        path, row = result
+        if row is not None:
+            for i in range(self.tree.topLevelItemCount()):
+                item = self.tree.topLevelItem(i)
+                if self._path(item) == path:
+                    self._infos[path] = row.info
+                    self._checkpoints[path] = row.has_checkpoint
+                    self._fill_item(item, row.info)
+                    self._update_buttons()
+                    return
+        self.refresh()  # not listed yet, or gone: the whole list
 
     def _poll_refresh(self) -> None:
         """Runs started elsewhere (the CLI) are only seen by looking; this window's own run
         refreshes the list from its events, so polling for it alone would be wasted work."""
         if any(info.status == RUNNING and info.path != self.live_run for info in self._infos.values()):
             self.refresh()
+
+    def _remove_row(self, path: Path) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            if self._path(self.tree.topLevelItem(i)) == path:
+                self.tree.takeTopLevelItem(i)
+                break
+        self._infos.pop(path, None)
+        self._checkpoints.pop(path, None)
+        self._update_buttons()
 
     def _path(self, item: QtWidgets.QTreeWidgetItem | None) -> Path:
         return Path(item.data(0, QtCore.Qt.ItemDataRole.UserRole)) if item else Path()
@@ -272,7 +353,7 @@ class RunsPanel(QtWidgets.QWidget):
         self.open_preset_action.setEnabled(single)
         self.reveal_action.setEnabled(bool(paths))
         self.resume_button.setEnabled(bool(info and info.status in RESUMABLE))
-        self.export_button.setEnabled(bool(info and info.status != RUNNING and _has_checkpoint(info.path)))
+        self.export_button.setEnabled(bool(info and info.status != RUNNING and self._checkpoints.get(info.path)))
         self.delete_action.setEnabled(bool(paths) and all(self._infos.get(p) and self._infos[p].status != RUNNING
                                                           for p in paths))
 
@@ -322,6 +403,8 @@ class RunsPanel(QtWidgets.QWidget):
                 shutil.rmtree(path)
             except OSError as exc:
                 problems.append(f"{path.name}: {exc.strerror or exc}")
+                continue
+            self._remove_row(path)  # gone from the list at once; the listing below confirms it
         self.refresh()
         if problems:
             QtWidgets.QMessageBox.warning(self, "Delete run", "Some runs could not be deleted:\n" + "\n".join(problems))

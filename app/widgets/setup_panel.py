@@ -10,13 +10,15 @@ from typing import Any, Callable
 from PySide6 import QtCore, QtWidgets
 
 from app import engine_catalog
-from app.background import run_in_background
-from app.preset_document import PresetDocument, parse_path
+from app.preset_document import PresetDocument
 from app.widgets.collapsible_section import CollapsibleSection
 from app.widgets.dataset_preview import DatasetPreview
 from app.widgets.field_form import FieldForm, align_labels
+from app.widgets.method_form import MethodForm
 from app.widgets.sources_list import SourcesList
-from sskt_engine.config import DataConfig, ExperimentConfig, MethodConfig, TargetConfig, TrainConfig, from_dict
+from app.worker import WorkerError, start_worker
+from sskt_engine.config import DataConfig, ExperimentConfig, MethodOptions, TargetConfig, TrainConfig, parse_section
+from sskt_engine.key_paths import parse_key_path
 
 SECTION_FIELDS = ("schema_version", "target", "sources", "data", "method", "train")
 
@@ -79,8 +81,9 @@ class SetupPanel(QtWidgets.QScrollArea):
         data_layout.addWidget(self.preview)
         self._add_section("data", "Dataset", data_box, layout)
 
-        self.forms["method"] = FieldForm(engine_catalog.describe(MethodConfig), ("method",),
-                                         descriptions={"name": self._descriptions(self.methods)})
+        self.forms["method"] = MethodForm(engine_catalog.describe(MethodOptions), engine_catalog.describe_method,
+                                          [m.name for m in self.methods],
+                                          descriptions=self._descriptions(self.methods))
         self._add_section("method", "Method", self.forms["method"], layout)
 
         self.forms["train"] = FieldForm(engine_catalog.describe(TrainConfig), ("train",),
@@ -100,8 +103,8 @@ class SetupPanel(QtWidgets.QScrollArea):
         self.load_from_document()
 
     @staticmethod
-    def _descriptions(entries: list[engine_catalog.CatalogEntry]) -> dict[str, str]:
-        return {e.key: e.description for e in entries}
+    def _descriptions(entries: list[Any]) -> dict[str, str]:
+        return {e.name: e.description for e in entries}
 
     def _add_section(self, key: str, title: str, body: QtWidgets.QWidget, layout: QtWidgets.QVBoxLayout) -> None:
         section = CollapsibleSection(title, body)
@@ -130,15 +133,16 @@ class SetupPanel(QtWidgets.QScrollArea):
                         path.startswith(key + "["))
             section.set_badge(f"{count} problem{'s' if count != 1 else ''}" if count else "")
         method = self.document.get(("method", "name"))
-        if method != self._last_method:
+        if method != self._last_method:  # the document swapped the section: show the new method's keys
             self._last_method = method
-            self.forms["method"].set_method(str(method))
+            section = self.document.get(("method",), {})
+            self.forms["method"].set_values(section if isinstance(section, dict) else {})
         self._dataset_changed()
         self._update_parameter_count()
 
     def _dataset_changed(self) -> None:
         entry = engine_catalog.entry(self.datasets, str(self.document.get(("data", "dataset"))))
-        needs_root = True if entry is None else bool(entry.meta.get("needs_root", True))
+        needs_root = True if entry is None else entry.needs_root
         form = self.forms["data"]
         for name in ("root", "download"):
             if name in form.editors:
@@ -149,18 +153,14 @@ class SetupPanel(QtWidgets.QScrollArea):
         if self.document.config is not None:
             return self.document.config.data
         # The rest of the preset may be unfinished; the dataset alone can still be previewed.
-        no_source = next((m.key for m in self.methods if not m.meta.get("min_sources", 0)), None)
-        raw = {"data": self.document.get(("data",), {})}
-        if no_source:
-            raw["method"] = {"name": no_source}
         try:
-            return from_dict(raw).data
+            return parse_section(DataConfig, self.document.get(("data",), {}), "data")
         except Exception:  # noqa: BLE001 - any problem means there is nothing to preview
             return None
 
     def _class_count(self) -> int:
         entry = engine_catalog.entry(self.datasets, str(self.document.get(("data", "dataset"))))
-        classes = (entry.meta.get("classes") or entry.meta.get("num_classes")) if entry else None
+        classes = entry.num_classes if entry else None
         return int(classes) if isinstance(classes, int) and classes > 0 else 10
 
     def _update_parameter_count(self) -> None:
@@ -181,11 +181,12 @@ class SetupPanel(QtWidgets.QScrollArea):
                 self.parameter_label.setText(f"{engine_catalog.format_count(count)} parameters "
                                              f"({request[1]} classes)")
 
-        def failed(exc: BaseException, detail: str, request=request) -> None:
+        def failed(_error: WorkerError, request=request) -> None:
             if self._param_request == request:
                 self.parameter_label.setText("")
 
-        run_in_background(lambda: engine_catalog.parameter_count(*request), done, failed)
+        start_worker(lambda: engine_catalog.parameter_count(*request), returned=done, errored=failed,
+                     name="sskt-parameter-count")
 
     def _browse_root(self) -> None:
         current = str(self.document.get(("data", "root")) or "")
@@ -197,7 +198,7 @@ class SetupPanel(QtWidgets.QScrollArea):
     # -- navigation ----------------------------------------------------------------------
     def editor_for(self, path: str) -> Any:
         """The editor widget of a dotted path (for tests and for jumping to a problem)."""
-        parts = parse_path(path)
+        parts = parse_key_path(path)
         if not parts:
             return None
         if parts[0] == "sources":
@@ -212,7 +213,7 @@ class SetupPanel(QtWidgets.QScrollArea):
 
     def focus_field(self, path: str) -> None:
         editor = self.editor_for(path)
-        parts = parse_path(path)
+        parts = parse_key_path(path)
         if parts and str(parts[0]) in self.sections:
             self.sections[str(parts[0])].set_expanded(True)
         if editor is None:

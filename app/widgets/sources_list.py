@@ -13,31 +13,23 @@ from app.widgets.field_form import FieldForm
 from app.widgets.run_source_dialog import RunSourceDialog
 from app.widgets.torchvision_dialog import TorchvisionSourceDialog
 from sskt_engine.config import SourceConfig, to_dict
+from sskt_engine.key_paths import format_key_path
 
-# Keys a kind of source never reads stay hidden in its details. A hide-list, not a show-list,
-# so a key the engine adds later appears without a GUI change.
-KIND_HIDDEN = {
-    "torchvision": {"path", "num_classes", "checkpoint", "class_names_file"},
-    "checkpoint": {"weights", "checkpoint"},
-    "run": {"arch", "weights", "num_classes", "input_size", "mean", "std", "pixel_scale", "pixel_offset",
-            "class_names_file"},
-}
-# A kind with a show-list: every other key stays hidden in its details.
-KIND_KEYS = {
-    "compiled": ("kind", "path", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "num_classes",
-                 "class_names_file", "name"),
-}
-KIND_TITLES = {"torchvision": "torchvision", "checkpoint": "checkpoint file", "run": "earlier run",
-               "compiled": "compiled model file"}
-COMPILED_FILTER = "Compiled models (*.pt2 *.pt *.ts *.torchscript);;All files (*)"
 EXPORTED_FILTER = "Exported models (*.pt *.safetensors);;All files (*)"
 
 
 def hidden_keys(kind: str, all_keys) -> set[str]:
-    """The keys a source of ``kind`` never reads (hidden in its details form)."""
-    if kind in KIND_KEYS:
-        return {key for key in all_keys if key not in KIND_KEYS[kind]}
-    return set(KIND_HIDDEN.get(kind, set()))
+    """The keys a source of ``kind`` is not set with (hidden in its details form), as the kind
+    registered them (``SourceKindInfo.keys``); an unknown kind hides nothing."""
+    info = engine_catalog.source_kind(kind)
+    if info is None or not info.keys:
+        return set()
+    return {key for key in all_keys if key not in info.keys}
+
+
+def _file_filter(kind: str) -> str:
+    info = engine_catalog.source_kind(kind)
+    return (info.file_filter if info is not None and info.file_filter else "All files (*)")
 
 
 def normalised_source(partial: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +164,7 @@ class SourcesList(QtWidgets.QWidget):
         self.list.setFixedHeight(rows * row_height + 2 * self.list.frameWidth() + 2)
 
     def _source_errors_text(self, index: int) -> str:
-        prefix = f"sources[{index}]"
+        prefix = format_key_path(("sources", index))
         return "; ".join(f"{path[len(prefix) + 1:]}: {reason}" for path, reason in self._errors.items()
                          if path.startswith(prefix + ".") or path == prefix)
 
@@ -208,7 +200,7 @@ class SourcesList(QtWidgets.QWidget):
             self.add_source(dialog.source())
 
     def add_compiled(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compiled model file", "", COMPILED_FILTER)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compiled model file", "", _file_filter("compiled"))
         if path:
             self.add_source({"kind": "compiled", "path": path})
 
@@ -229,7 +221,8 @@ class SourcesList(QtWidgets.QWidget):
         hidden = hidden_keys(source.get("kind", ""), self.details.editors)
         for name in self.details.editors:
             self.details.layout_.setRowVisible(self.details._rows[name], name not in hidden)
-        self.browse_button.setVisible(source.get("kind") in ("checkpoint", "run", "compiled"))
+        info = engine_catalog.source_kind(str(source.get("kind", "")))
+        self.browse_button.setVisible(info is not None and bool(info.path_is))
         self.details.set_errors(self._errors)
 
     def _detail_edited(self, path: tuple, value: Any) -> None:
@@ -247,15 +240,13 @@ class SourcesList(QtWidgets.QWidget):
         if not (0 <= row < len(self._sources)):
             return
         source = self._sources[row]
-        if source.get("kind") == "run":
-            path = QtWidgets.QFileDialog.getExistingDirectory(self, "Run folder", str(self._runs_root()))
-        elif source.get("kind") == "compiled":
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compiled model file", source.get("path", ""),
-                                                            COMPILED_FILTER)
+        kind = str(source.get("kind", ""))
+        info = engine_catalog.source_kind(kind)
+        title = (info.title if info is not None and info.title else kind).capitalize()
+        if info is not None and info.path_is == "folder":
+            path = QtWidgets.QFileDialog.getExistingDirectory(self, title, str(self._runs_root()))
         else:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Checkpoint file", source.get("path", ""),
-                                                            "Model files (*.pt *.pth *.safetensors *.ckpt);;"
-                                                            "All files (*)")
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, title, source.get("path", ""), _file_filter(kind))
         if path:
             self.details.editor("path").set_value(path)
             self._detail_edited(("sources", row, "path"), path)

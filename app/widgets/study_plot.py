@@ -1,4 +1,4 @@
-"""Validation accuracy of a study's runs: per method a mean line inside a ± std band, every run
+"""Validation accuracy (the study's headline metric) of a study's runs: per method a mean line inside a ± std band, every run
 of the method as a faint line, and the run in progress drawn dashed as its epochs end.
 
 The numbers come from ``sskt_engine.study.method_curves`` (mean and sample std per epoch);
@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtGui, QtWidgets
 
 from app.widgets.plots import PALETTE
+from sskt_engine.metric_info import ACCURACY, MetricInfo
 
 BAND_ALPHA = 45  # of 255: the band shows the spread without hiding the lines under it
 RUN_ALPHA = 90
@@ -41,6 +42,8 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         # bottom right: accuracy curves climb, so that corner stays empty
         self.legend = self.plot.addLegend(offset=(-10, -10))
         layout.addWidget(self.plot)
+        # (not "metric": that name would override QWidget.metric(), which Qt calls, e.g. in grab())
+        self.value_metric = ACCURACY
         self.colors: dict[str, str] = {}
         self.method_items: dict[str, list[pg.GraphicsObject]] = {}
         self.live_item: pg.PlotDataItem | None = None
@@ -69,11 +72,12 @@ class StudyCurvesPlot(QtWidgets.QWidget):
             color = self.color(method)
             items: list[pg.GraphicsObject] = []
             for run in entry["runs"]:
-                faint = self.plot.plot(run["epochs"], [100 * v for v in run["values"]], pen=_pen(color, 1, RUN_ALPHA))
+                faint = self.plot.plot(run["epochs"], [self.value_metric.scaled(v) for v in run["values"]],
+                                       pen=_pen(color, 1, RUN_ALPHA))
                 items.append(faint)
             epochs = np.asarray(entry["epochs"], dtype=float)
-            mean = 100 * np.asarray(entry["mean"], dtype=float)
-            std = 100 * np.asarray(entry["std"], dtype=float)
+            mean = self.value_metric.scaled(np.asarray(entry["mean"], dtype=float))
+            std = self.value_metric.scaled(np.asarray(entry["std"], dtype=float))
             if len(entry["runs"]) > 1:
                 upper = pg.PlotDataItem(epochs, mean + std, pen=pg.mkPen(None))
                 lower = pg.PlotDataItem(epochs, mean - std, pen=pg.mkPen(None))
@@ -103,10 +107,16 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         self.live_item = None
         self.live_points = ([], [])
 
+    def set_metric(self, metric: MetricInfo) -> None:
+        """What the curves measure: the study's headline metric (its runs' task names it)."""
+        self.value_metric = metric
+        unit = f" ({metric.unit})" if metric.unit else ""
+        self.plot.setTitle(f"Validation {metric.label}{unit} per epoch: mean ± std over seeds")
+
     def add_live_point(self, epoch: int, val_acc: float) -> None:
         xs, ys = self.live_points
         xs.append(float(epoch))
-        ys.append(100 * float(val_acc))
+        ys.append(self.value_metric.scaled(float(val_acc)))
         self._draw_live(xs, ys)
 
     def _draw_live(self, xs: list[float], ys: list[float]) -> None:

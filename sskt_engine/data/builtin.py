@@ -82,6 +82,30 @@ def _demo_shapes(cfg: DataConfig) -> DatasetSplits:
     return resize_splits(demo_splits("shapes"), cfg.image_size)
 
 
+def _demo_multilabel(cfg: DataConfig) -> DatasetSplits:
+    from .demo_scenes import scene_splits
+
+    return resize_splits(scene_splits(), cfg.image_size)
+
+
+def _voc2007(cfg: DataConfig) -> DatasetSplits:
+    from .voc import load_voc
+
+    return load_voc(cfg, "2007")
+
+
+def _voc2012(cfg: DataConfig) -> DatasetSplits:
+    from .voc import load_voc
+
+    return load_voc(cfg, "2012")
+
+
+def _multilabel_csv(cfg: DataConfig) -> DatasetSplits:
+    from .multi_label_csv import load_multi_label_csv
+
+    return load_multi_label_csv(cfg)
+
+
 DATASETS.add(DatasetInfo(
     name="demo", load=_demo, needs_root=False, image_size=32, num_classes=6,
     description="Built-in offline demo (target task): 6 kinds of road-sign-like glyph groups on a cluttered "
@@ -90,6 +114,11 @@ DATASETS.add(DatasetInfo(
     name="demo-shapes", load=_demo_shapes, needs_root=False, image_size=32, num_classes=12,
     description="Built-in offline demo (source task): 12 plain glyph shapes, 32x32, generated without any "
                 "download."))
+DATASETS.add(DatasetInfo(
+    name="demo-multilabel", load=_demo_multilabel, needs_root=False, image_size=32, num_classes=6,
+    task="multi_label",
+    description="Built-in offline multi-label demo: scenes of one to three glyphs, labelled with every sign "
+                "group present (the demo's 6 signs), 32x32, scored by mAP; generated without any download."))
 DATASETS.add(DatasetInfo(
     name="cifar10", load=_cifar10, image_size=32, num_classes=10,
     description="CIFAR-10: 50,000 training and 10,000 test images, 32x32, 10 classes (python version files)."))
@@ -100,5 +129,17 @@ DATASETS.add(DatasetInfo(
     name="stl10", load=_stl10, image_size=96, num_classes=10,
     description="STL-10: 5,000 labelled training and 8,000 test images, 96x96, 10 classes (binary files)."))
 DATASETS.add(DatasetInfo(
+    name="voc2007", load=_voc2007, num_classes=20, task="multi_label",
+    description="Pascal VOC 2007 classification (multi-label, 20 classes, mAP) in the VOCdevkit layout: trains on "
+                "trainval, scored on test; difficult objects ignored."))
+DATASETS.add(DatasetInfo(
+    name="voc2012", load=_voc2012, num_classes=20, task="multi_label",
+    description="Pascal VOC 2012 classification (multi-label, 20 classes, mAP) in the VOCdevkit layout: trains on "
+                "train, scored on val (its test annotations are not public); difficult objects ignored."))
+DATASETS.add(DatasetInfo(
     name="imagefolder", load=_imagefolder,
     description="Your own images: one subfolder per class, optionally inside train/ and val/."))
+DATASETS.add(DatasetInfo(
+    name="multilabel-csv", load=_multilabel_csv, task="multi_label",
+    description="Your own multi-label images: a CSV of 'path,labels' rows (labels separated by ';', paths relative "
+                "to the CSV), or a folder with train.csv and val.csv; classes from classes.txt or the labels used."))

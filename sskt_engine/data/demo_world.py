@@ -207,6 +207,15 @@ def _glyph_alpha(rng: np.random.Generator, shape_ids: np.ndarray, size_range: tu
     cx = rng.uniform(margin, IMAGE_SIZE - margin).astype(np.float32)
     cy = rng.uniform(margin, IMAGE_SIZE - margin).astype(np.float32)
     theta = rng.uniform(-max_rotation, max_rotation, n).astype(np.float32) * np.float32(np.pi / 180)
+    return glyph_alpha_at(shape_ids, cx, cy, radius, theta)
+
+
+def glyph_alpha_at(shape_ids: np.ndarray, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray,
+                   theta: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage [n, H, W] of glyph ``shape_ids[i]`` centred at (cx, cy) pixels with
+    radius ``radius`` and rotation ``theta`` (radians), all float32 [n]: the multi-glyph scenes
+    (``demo_scenes.py``) place several per image."""
+    n = len(shape_ids)
     alpha = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     for shape in np.unique(shape_ids):
         idx = np.nonzero(shape_ids == shape)[0]

@@ -9,8 +9,9 @@ import torch
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images held in memory. ``images`` uint8 [N, 3, H, W]; ``labels`` int64 [N]
-    (or float [N, C] of 0/1 for multi-label data)."""
+    """Images held in memory. ``images`` uint8 [N, 3, H, W]; ``labels`` int64 [N], or for
+    multi-label data float [N, C] of 1 present / 0 absent / -1 ignored in loss and scoring
+    (``average_precision.IGNORED``: a VOC class whose only objects are ``difficult``)."""
 
     images: torch.Tensor
     labels: torch.Tensor

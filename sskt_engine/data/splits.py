@@ -83,6 +83,32 @@ def per_class_subset(labels: torch.Tensor, per_class: int, seed: int) -> tuple[t
     return torch.sort(chosen).values, short
 
 
+def multi_label_subset(labels: torch.Tensor, per_class: int, seed: int) -> tuple[torch.Tensor, dict[int, int]]:
+    """``labels_per_class`` for multi-label rows [N, C]: a greedy subset in which every class has
+    at least ``per_class`` positive images. Images are visited in a seeded random order; the
+    rarest class goes first, taking its next positive images until it has enough, and every
+    image taken counts for all its classes (so common classes often end above ``per_class``).
+    Returns the indices (sorted) and the classes that had fewer positives, with their count.
+    An image with no positive label is never taken: it adds no positive to any class."""
+    generator = seeded_generator(seed, "labels_per_class")
+    order = torch.randperm(labels.shape[0], generator=generator)
+    positive = (labels[order] > 0).numpy()
+    counts = positive.sum(axis=0) * 0
+    chosen = [False] * len(order)
+    short: dict[int, int] = {}
+    for cls in sorted(range(positive.shape[1]), key=lambda c: (int(positive[:, c].sum()), c)):
+        for row in positive[:, cls].nonzero()[0].tolist():
+            if counts[cls] >= per_class:
+                break
+            if not chosen[row]:
+                chosen[row] = True
+                counts += positive[row]
+        if counts[cls] < per_class:
+            short[cls] = int(counts[cls])
+    picked = order[torch.tensor(chosen, dtype=torch.bool)] if len(chosen) else order
+    return torch.sort(picked).values, short
+
+
 def _short_note(short: dict[int, int], per_class: int, class_names: tuple[str, ...]) -> str:
     examples = ", ".join(f"{class_names[c] if c < len(class_names) else c} ({n})" for c, n in list(short.items())[:3])
     return (f"{len(short)} class(es) have fewer than labels_per_class={per_class} training images and keep all "
@@ -99,9 +125,19 @@ def hold_out_val(splits: DatasetSplits, fraction: float, seed: int) -> DatasetSp
 
 
 def limit_labels(splits: DatasetSplits, per_class: int, seed: int) -> DatasetSplits:
-    """Keep ``per_class`` training images of every class."""
-    keep, short = per_class_subset(splits.train.labels, per_class, seed)
-    notes = splits.notes + ((_short_note(short, per_class, splits.class_names),) if short else ())
+    """Keep ``per_class`` training images of every class (single-label), or a subset in which
+    every class has at least ``per_class`` positive images (multi-label; said in the notes)."""
+    labels = splits.train.labels
+    if labels.ndim == 1:
+        keep, short = per_class_subset(labels, per_class, seed)
+        notes = splits.notes + ((_short_note(short, per_class, splits.class_names),) if short else ())
+        return dataclasses.replace(splits, train=splits.train.subset(keep), notes=notes)
+    keep, short = multi_label_subset(labels, per_class, seed)
+    positives = (labels[keep] > 0).sum(dim=0).tolist()
+    note = (f"multi-label data: labels_per_class={per_class} kept {len(keep)} of {len(labels)} training images, "
+            f"a greedy subset (seed {seed}) in which every class has at least {per_class} positive images; "
+            f"positives per class from {min(positives)} to {max(positives)}")
+    notes = splits.notes + (note,) + ((_short_note(short, per_class, splits.class_names),) if short else ())
     return dataclasses.replace(splits, train=splits.train.subset(keep), notes=notes)
 
 

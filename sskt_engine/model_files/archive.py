@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import SourceError
 from .files import EXPORTED_PROGRAM, TORCHSCRIPT
+from .inflation import check_inflation
 
 META_FILE = "sskt_meta.json"  # this app's metadata, an extra file inside TorchScript and .pt2 archives
 
@@ -42,6 +43,7 @@ def open_archive(data: bytes, name: str) -> ModelArchive:
         entries = [n for n in archive.namelist() if not n.endswith("/")]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise SourceError(f"{name} is not a readable model file; it may be truncated ({error_summary(exc)})") from None
+    check_inflation(data, name)  # before any entry is read, here or by torch
     folded = {n.lower() for n in entries}
     if len(folded) != len(entries):
         raise SourceError(f"{name} is not a readable model file: its archive holds two entries of the same name")

@@ -33,6 +33,7 @@ import torch
 from ..errors import SourceError
 from . import operators
 from .archive import ModelArchive, error_summary
+from .inflation import check_inflation
 
 _OP_TARGET = re.compile(r"^torch\.ops\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?$")
 _SYM_TARGET = re.compile(r"^(torch\.(sym_[a-z_]+|_sym_[a-z_]+)|math\.([a-z][a-z0-9_]*)|_operator\.([a-z_]+))$")
@@ -125,6 +126,7 @@ def _check_document(doc: Any, entry: str, name: str) -> None:
 
 
 def _check_weights_only(blob: bytes, entry: str, name: str) -> None:
+    check_inflation(blob, f"{name} ({entry})")  # a nested torch.save archive inflates as freely
     try:
         torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from ..errors import SourceError
 from .files import check_file, first_line
+from .inflation import check_inflation
 
 MAX_CLASSES = 100_000  # no classifier this app trains or reads has more; a file claiming more lies
 
@@ -28,6 +29,7 @@ def read_tensor_file(path: Path, map_location: str | torch.device = "cpu") -> tu
     check_file(path)
     if path.suffix == ".safetensors":
         return read_safetensors(path)
+    check_inflation(path, path.name)  # torch.load inflates deflated entries to whatever size they declare
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
