@@ -3,7 +3,8 @@ subset, same recipe; only the method differs (supervised gets the preset's metho
 replaced by its own defaults). Several seeds each; prints mean ± std of the headline metric
 (mAP, area under the PR curve) and of the VOC07 11-point mAP.
 
-    python benchmarks/demo_multilabel_transfer.py [--seeds 3] [--preset ...demo-multilabel.yaml] [--set k=v]...
+    python benchmarks/demo_multilabel_transfer.py [--seeds 3] [--first-seed 0] [--preset ...demo-multilabel.yaml]
+        [--set k=v]...
 
 SSKT counts as ahead only when its mean exceeds supervised's by more than the two standard
 deviations added together.
@@ -35,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=str(resource_path("presets", "demo-multilabel.yaml")))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (to add seeds to a table)")
     parser.add_argument("--methods", default="supervised,sskt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
@@ -42,7 +44,7 @@ def main() -> None:
 
     results: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in args.methods.split(",")}
     with tempfile.TemporaryDirectory() as runs:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for method in results:
                 cfg = _config(text, method, [*args.set, f"train.seed={seed}"])
                 start = time.perf_counter()

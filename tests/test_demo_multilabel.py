@@ -63,8 +63,8 @@ def test_labels_per_class_on_multi_label_data_is_a_greedy_covering_subset():
 def test_the_preset_s_subset_is_said_in_the_notes():
     config = load_preset(PRESET)
     data = load_dataset(config.data, config.train.seed)
-    assert data.multi_label and ((data.train.labels > 0).sum(dim=0) >= 100).all()
-    assert any("at least 100 positive images" in note for note in data.notes)
+    assert data.multi_label and ((data.train.labels > 0).sum(dim=0) >= 300).all()
+    assert any("at least 300 positive images" in note for note in data.notes)
 
 
 def _config(method: str = "", *overrides: str):
