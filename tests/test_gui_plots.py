@@ -30,12 +30,13 @@ def test_events_become_points_and_only_the_timer_redraws(qtbot):
     plots.handle_event(EpochEnd(0, {"loss": 0.5}, {"loss": 0.6, "acc": 0.4, "top5": 0.9}, 0.1, 0.4, True, 1.0, 0.0))
     # Nothing is drawn per event: no curve item made, no data pushed...
     assert plots.redraws == 0 and all(curve.item is None for curve in plots.curves.values())
-    # ...the ~30 Hz timer does it, one new curve item per tick (each costs milliseconds: made
-    # all at once they were one long stall of the GUI thread).
-    qtbot.waitUntil(lambda: plots.redraws == 1, timeout=2000)
-    assert sum(curve.item is not None for curve in plots.curves.values()) == 1
-    qtbot.waitUntil(lambda: all(curve.item is not None for curve in plots.curves.values()), timeout=5000)
-    assert plots.redraws == len(plots.curves)  # each tick pushed the data of the curve it made
+    # ...the ~30 Hz timer does it, one step per tick: an item, a legend entry or one plot's data
+    # (each costs milliseconds: done all at once they were one long stall of the GUI thread).
+    qtbot.waitUntil(lambda: any(curve.item is not None for curve in plots.curves.values()), timeout=2000)
+    assert sum(curve.item is not None for curve in plots.curves.values()) == 1 and plots.redraws == 0
+    qtbot.waitUntil(lambda: not plots.timer.isActive(), timeout=10000)
+    assert all(curve.item is not None and curve.named and not curve.dirty for curve in plots.curves.values())
+    assert plots.redraws == len(plots.plots)  # each plot's data pushed once, in a tick of its own
     x, y = plots.curves["train total"].item.getData()
     assert np.allclose(x, np.arange(1, 11) / 10) and y[0] == 1.0
     assert plots.point_count("train target") == 10 and plots.point_count("train teacher") == 10

@@ -50,6 +50,7 @@ class _Curve:
         self.item = item  # a live curve's item is made by the redraw timer (None until then)
         self.buffer = buffer
         self.style = style or {}  # the item's pen and symbols
+        self.named = item is not None  # its legend entry is there
         self.dirty = False
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
@@ -241,17 +242,23 @@ class LivePlots(QtWidgets.QWidget):
         return curve
 
     def _make_item(self, curve: _Curve) -> None:
-        """The curve's plot item and legend entry: several milliseconds each (the legend's label
-        is rich text), so the redraw timer makes one per tick."""
-        item = self.plots[curve.plot].plot(name=curve.key, **curve.style)
+        """The curve's plot item, its legend entry still to come (``_name_item``): each costs
+        milliseconds, so the redraw timer does one of them per tick."""
+        item = self.plots[curve.plot].plot(**curve.style)  # no name: no legend entry yet
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
         curve.item = item
         curve.dirty = True
-        self._sync_legends()
         if curve.plot == "sources":
             self._no_sources.hide()
         self._drop_placeholder()
+
+    def _name_item(self, curve: _Curve) -> None:
+        """The curve's legend entry (its label is rich text: the costlier half of a new curve)."""
+        curve.item.opts["name"] = curve.key
+        self.plots[curve.plot].legend.addItem(curve.item, curve.key)
+        curve.named = True
+        self._sync_legends()
 
     def _drop_placeholder(self) -> None:
         if self._placeholder is not None:
@@ -271,32 +278,37 @@ class LivePlots(QtWidgets.QWidget):
         return super().eventFilter(obj, event)
 
     def _redraw_step(self) -> None:
-        """The timer's work, one plot per tick: at most one new curve item made there and its
-        changed buffers pushed; the other plots wait for the next ticks (~30 ms each). Updating
-        every plot in one tick made one paint re-draw all four, each with its y axis re-rendered
-        when its range moved, and making a group of new curves (the first epoch end brings every
-        validation curve) cost milliseconds each: together the longest stalls of the GUI thread."""
+        """The timer's work: one step per tick (~30 ms apart), the plots taking turns. A step is
+        one of: make a new curve's item, add its legend entry, push one plot's changed buffers
+        (which repaints that plot, and re-renders its y axis when the range moved). Doing all of
+        it in one tick (every plot repainted, a group of new curves made: the first epoch end
+        brings every validation curve) was the longest stall of the GUI thread during a run."""
         names = list(self.plots)
         for offset in range(len(names)):
-            plot = names[(self._next_plot + offset) % len(names)]
-            curves = [c for c in self.curves.values() if c.plot == plot and (c.dirty or c.item is None)]
-            if not curves:
+            index = (self._next_plot + offset) % len(names)
+            curves = [c for c in self.curves.values() if c.plot == names[index]]
+            unmade = next((c for c in curves if c.item is None), None)
+            unnamed = next((c for c in curves if c.item is not None and not c.named), None)
+            if unmade is not None:
+                self._make_item(unmade)
+            elif unnamed is not None:
+                self._name_item(unnamed)
+            elif any(c.dirty for c in curves):
+                self._push_data(names[index])
+            else:
                 continue
-            waiting = [c for c in curves if c.item is None]
-            if waiting:
-                self._make_item(waiting[0])
-            # a plot with more new curves to make keeps its turn
-            self._next_plot = names.index(plot) + (0 if len(waiting) > 1 else 1)
-            self._push_data(plot)
+            self._next_plot = index + 1
             break
-        if any(c.dirty or c.item is None for c in self.curves.values()):
+        if any(c.item is None or not c.named or c.dirty for c in self.curves.values()):
             self.timer.start()
 
     def redraw(self) -> None:
-        """Everything at once: every curve item made and every changed buffer pushed."""
+        """Everything at once: every curve item made and named, every changed buffer pushed."""
         for curve in self.curves.values():
             if curve.item is None:
                 self._make_item(curve)
+            if not curve.named:
+                self._name_item(curve)
         self._push_data()
 
     def _push_data(self, plot: str | None = None) -> None:
