@@ -43,6 +43,7 @@ FALLBACK_PRESET = {  # until resources/presets/demo.yaml ships
 
 
 def load_config(preset: Path | None, overrides: list[str]):
+    import sskt_engine.catalog  # noqa: F401  (the schema reads the registries: fill them first)
     from sskt_engine.config import from_dict, load_preset
 
     if preset is None:

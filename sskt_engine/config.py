@@ -49,20 +49,29 @@ def option(
     return field(default=default, metadata=meta)
 
 
+def _registered(registry: Any) -> list[str]:
+    """A registry's names; empty means the caller never loaded the built-ins, which would make
+    every name look wrong: say so instead."""
+    if not registry:
+        raise RuntimeError(f"no {registry.kind} is registered: import sskt_engine.catalog (which registers the "
+                           "built-in ones) before reading presets")
+    return registry.keys()
+
+
 def _architecture_names() -> list[str]:
-    return ARCHITECTURES.keys()
+    return _registered(ARCHITECTURES)
 
 
 def _dataset_names() -> list[str]:
-    return DATASETS.keys()
+    return _registered(DATASETS)
 
 
 def _method_names() -> list[str]:
-    return METHODS.keys()
+    return _registered(METHODS)
 
 
 def _source_kinds() -> list[str]:
-    return SOURCE_KINDS.keys()
+    return _registered(SOURCE_KINDS)
 
 
 @dataclass(frozen=True)
