@@ -50,6 +50,9 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+try_lock_fd, unlock_fd = _try_lock, _unlock  # for the other lock holder, stale_files (POSIX)
+
+
 class RunBusy(Exception):
     """Another process (or another writer in this one) holds the run's lock."""
 

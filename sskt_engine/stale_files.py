@@ -31,18 +31,8 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
 
     def _unlock(fd: int) -> None:
         pass
-else:
-    import fcntl
-
-    def _lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (BlockingIOError, PermissionError):
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+else:  # the run folder's own lock primitives: one non-blocking exclusive flock, one release
+    from .run_lock import try_lock_fd as _lock, unlock_fd as _unlock
 
 
 def _candidates(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
