@@ -175,6 +175,13 @@ class TrainConfig:
     source_precision: str = option("auto", "Precision the frozen sources run in: auto uses bfloat16 (or float16) "
                                    "with channels-last on CUDA and float32 elsewhere.",
                                    choices=lambda: ("auto", "float32", "bfloat16", "float16"))
+    multilabel_loss: str = option(
+        "bce", "Target loss on multi-label data (ignored for single-label data). bce: BCE-with-logits per class, "
+        "the default. ce: the SSKT authors' option, for replicating their VOC rows: T² times the soft "
+        "cross-entropy of softmax(logits/T) against softmax(multi-hot labels/T), T = multilabel_temperature. "
+        "The validation loss stays BCE either way, so runs compare.",
+        choices=lambda: ("bce", "ce"))
+    multilabel_temperature: float = option(1.0, "T of the ce multi-label target loss.", above=0.0, max=100.0)
     nan_policy: str = option("fail", "What a NaN or infinite loss does: fail the run, or skip the batch "
                              "(counted in the summary).", choices=lambda: ("fail", "skip"))
 

@@ -80,6 +80,14 @@ def masked_binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> 
     return (per_entry * valid).sum() / valid.sum().clamp(min=1)
 
 
+def multi_hot_soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The SSKT authors' ``ce`` target loss for multi-label data, offered for replicating their VOC
+    rows: ``T^2 * mean_batch(-sum_c softmax(y/T)_c * log_softmax(z/T)_c)`` against the multi-hot
+    vector ``y``. An ignored entry (-1) counts as absent, as in their data, which leaves
+    ``difficult`` objects out of the labels."""
+    return soft_cross_entropy(logits, targets.float().clamp(min=0), temperature)  # y in the teacher's place
+
+
 # ----------------------------------------------------------------------------- baselines (KD, DML, MAXL)
 
 def binary_kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

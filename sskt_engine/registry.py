@@ -51,6 +51,9 @@ class DatasetInfo:
     image_size: int | None = None  # None: set by data.image_size or the files
     num_classes: int | None = None  # None: found in the files
     task: str = "single_label"  # the kind of labels; see sskt_engine.tasks
+    # data.root may also name one file, of this file-dialog filter (e.g. "CSV files (*.csv)");
+    # empty: root is always a folder
+    root_file_filter: str = ""
 
 
 @dataclass(frozen=True)

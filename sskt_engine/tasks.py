@@ -36,7 +36,7 @@ from . import average_precision as ap
 from .distributed import DistContext
 from .errors import UserInputError
 from .eval_report import EvalReport
-from .losses import binary_kd_kl, cross_entropy, kd_kl, masked_binary_cross_entropy
+from .losses import binary_kd_kl, cross_entropy, kd_kl, masked_binary_cross_entropy, multi_hot_soft_cross_entropy
 from .metric_info import (ACCURACY, CLASS_ACCURACY, CLASS_AP, F1_AT_HALF, MEAN_AP, MEAN_AP_SAMPLES, MEAN_AP_VOC07,
                           SAMPLE_F1, TOP5, MetricInfo)
 
@@ -188,7 +188,12 @@ class MultiLabelTask(Task):
     headline = MEAN_AP
     train_metric = SAMPLE_F1
 
+    def __init__(self, loss: str = "bce", temperature: float = 1.0):
+        self.loss_kind, self.temperature = loss, temperature
+
     def loss(self, logits, labels):
+        if self.loss_kind == "ce":
+            return multi_hot_soft_cross_entropy(logits, labels, self.temperature)
         return masked_binary_cross_entropy(logits, labels)
 
     def distillation(self, student_logits, teacher_logits, temperature):
@@ -273,9 +278,13 @@ def task_name(multi_label: bool) -> str:
     return "multi_label" if multi_label else "single_label"
 
 
-def task_for_data(data: Any) -> Task:
-    """The task of loaded data (``DatasetSplits``)."""
-    return get_task(task_name(bool(getattr(data, "multi_label", False))))
+def task_for_data(data: Any, train: Any = None) -> Task:
+    """The task of loaded data (``DatasetSplits``); ``train`` (a ``TrainConfig``) chooses the
+    multi-label target loss (``multilabel_loss``, ``multilabel_temperature``)."""
+    name = task_name(bool(getattr(data, "multi_label", False)))
+    if name == MultiLabelTask.name and train is not None:
+        return MultiLabelTask(train.multilabel_loss, train.multilabel_temperature)
+    return get_task(name)
 
 
 def output_activation(model_meta: Mapping[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -141,7 +141,7 @@ class Trainer:
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         data = load_dataset(cfg.data, cfg.train.seed)
         self._stop_if_asked("loading the dataset", device)  # Ctrl+C during a long load: stop now, not after it
-        task = task_for_data(data)  # what the labels need: loss, metrics, how logits become outputs
+        task = task_for_data(data, cfg.train)  # what the labels need: loss, metrics, how logits become outputs
         sources = [build_source(s, device) for s in cfg.sources]
         for source, name in zip(sources, _unique([s.name for s in sources])):
             source.name = name

@@ -20,10 +20,12 @@ from .tasks import task_for_data
 
 @torch.no_grad()
 def validation_predictions(run_dir: str | os.PathLike, count: int = 32, checkpoint: str = "best",
-                           seed: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
-    """(uint8 images [n, H, W, 3], true class names, predicted class names) for ``count``
-    validation images drawn at random (fixed by ``seed``). For multi-label data each name is
-    the image's labels joined with ", " (predicted: probability at least 0.5), "(none)" if none."""
+                           seed: int = 0) -> tuple[np.ndarray, list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """(uint8 images [n, H, W, 3], true labels, predicted labels) for ``count`` validation
+    images drawn at random (fixed by ``seed``). Labels are tuples of class names, so single-
+    and multi-label runs read alike: one name each for single-label data; for multi-label data
+    every label present, and every class the network gives at least 0.5 (possibly none).
+    Tuples rather than joined text, so a reader compares label sets, never strings."""
     folder = find_run(str(run_dir))
     config = folder.config()
     model, _, _ = load_run_network(folder, checkpoint)
@@ -35,12 +37,12 @@ def validation_predictions(run_dir: str | os.PathLike, count: int = 32, checkpoi
     logits = model(batch.images)
     names = data.class_names
     images = (batch.pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-    if data.multi_label:  # every label present, and every class the network gives at least 0.5
-        return images, [_joined(row > 0, names) for row in batch.labels], \
-            [_joined(row >= 0.5, names) for row in task_for_data(data).outputs(logits)]
+    if data.multi_label:
+        return images, [_chosen(row > 0, names) for row in batch.labels], \
+            [_chosen(row >= 0.5, names) for row in task_for_data(data).outputs(logits)]
     predicted = logits.argmax(dim=1)
-    return images, [names[int(i)] for i in batch.labels], [names[int(i)] for i in predicted]
+    return images, [(names[int(i)],) for i in batch.labels], [(names[int(i)],) for i in predicted]
 
 
-def _joined(chosen: torch.Tensor, names: tuple[str, ...]) -> str:
-    return ", ".join(names[i] for i in torch.nonzero(chosen).flatten().tolist()) or "(none)"
+def _chosen(mask: torch.Tensor, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(names[i] for i in torch.nonzero(mask).flatten().tolist())

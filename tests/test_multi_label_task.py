@@ -102,6 +102,33 @@ def test_masked_bce_and_distillation():
     assert torch.allclose(task.outputs(logits.detach()), torch.sigmoid(logits.detach()))
 
 
+def test_the_authors_ce_target_loss_by_hand_and_from_a_preset():
+    from sskt_engine.config import loads_preset
+    from sskt_engine.tasks import task_for_data
+
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    labels = torch.tensor([[1.0, 0.0, ap.IGNORED]])  # the ignored entry counts as absent, as in their data
+    t = 2.0
+    # softmax(y/T) of (1, 0, 0) at T=2: e^0.5 / (e^0.5 + 2)
+    weights = [math.exp(0.5) / (math.exp(0.5) + 2), 1 / (math.exp(0.5) + 2), 1 / (math.exp(0.5) + 2)]
+    z = [v / t for v in (2.0, -1.0, 0.5)]
+    log_norm = math.log(sum(math.exp(v) for v in z))
+    by_hand = -sum(w * (v - log_norm) for w, v in zip(weights, z)) * t * t
+    config = loads_preset("name: ce\ntarget: {arch: tiny_cnn}\ndata: {dataset: demo-multilabel}\n"
+                          "method: {name: supervised}\ntrain: {multilabel_loss: ce, multilabel_temperature: 2.0}\n")
+
+    class MultiLabelData:
+        multi_label = True
+
+    task = task_for_data(MultiLabelData(), config.train)
+    assert task.loss(logits, labels).item() == pytest.approx(by_hand, rel=1e-6)
+    assert task_for_data(MultiLabelData()).loss(logits, labels).item() == pytest.approx(
+        masked_binary_cross_entropy(logits, labels).item())  # BCE stays the default
+    with pytest.raises(Exception, match="multilabel_loss"):
+        loads_preset("name: x\ntarget: {arch: tiny_cnn}\ndata: {dataset: demo}\nmethod: {name: supervised}\n"
+                     "train: {multilabel_loss: hinge}\n")
+
+
 def _logits_and_targets(seed: int, n: int = 40, c: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     targets = (torch.rand(n, c, generator=generator) < 0.4).float()

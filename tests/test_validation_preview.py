@@ -15,6 +15,7 @@ def test_validation_predictions_match_the_runs_accuracy_scale(tmp_path):
     assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
     assert len(truth) == len(predicted) == 12
     names = set(folder.eval_report("best").class_names)
-    assert set(truth) <= names and set(predicted) <= names
+    assert all(len(labels) == 1 for labels in truth + predicted)  # single-label: one name each
+    assert {t[0] for t in truth} <= names and {p[0] for p in predicted} <= names
     again = validation_predictions(folder.path, count=12)
     assert again[1] == truth and again[2] == predicted  # same images for the same seed

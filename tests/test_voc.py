@@ -166,3 +166,27 @@ train: {{epochs: 1, batch_size: 2, lr: 0.01, device: cpu, log_every: 1}}
     defined = [name for name, value in zip(report.class_names, report.per_class) if not math.isnan(value)]
     assert defined == ["dog"] and report.per_class[VOC_CLASSES.index("dog")] in (0.5, 1.0)
     assert summary.final_val["map"] == report.per_class[VOC_CLASSES.index("dog")]
+
+
+def test_sskt_train_on_a_vocdevkit_from_the_command_line(tmp_path, capsys):
+    from sskt_engine.cli import main
+    from sskt_engine.runs import RunFolder
+
+    write_devkit(tmp_path / "data")
+    preset = tmp_path / "voc.yaml"
+    preset.write_text(f"""
+name: voc-cli
+target: {{arch: tiny_cnn}}
+data: {{dataset: voc2007, root: '{tmp_path / 'data'}', image_size: 16}}
+method: {{name: supervised}}
+train: {{epochs: 1, batch_size: 2, lr: 0.01, device: cpu, log_every: 1}}
+""")
+    code = main(["train", str(preset), "--runs-dir", str(tmp_path / "runs"), "--threads", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "mAP" in captured.err  # the progress lines name the run's metric
+    run = Path(captured.out.strip().splitlines()[-1][len("run: "):])
+    summary = RunFolder(run).summary()
+    assert summary.task == "multi_label" and summary.metric.key == "map"
+    assert main(["runs", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert run.name in capsys.readouterr().out

@@ -37,7 +37,10 @@ class ClassAccuracyPlot(QtWidgets.QWidget):
         self.values = np.zeros(0)
 
     def set_accuracies(self, accuracies: Sequence[float], class_names: Sequence[str], title: str | None = None) -> None:
-        """Fractions in [0, 1], one per class; ``title`` names what they measure (the eval report says)."""
+        """Fractions in [0, 1], one per class; ``title`` names what they measure (the eval report says).
+        A NaN is a class that has no value (a multi-label class without one positive validation
+        image has no average precision): it gets no bar, "(no value)" beside its name, and stays
+        out of the mean line."""
         if title:
             self.plot.setTitle(title, color="#333333", size="10pt")
         if self.bars is not None:
@@ -49,13 +52,19 @@ class ClassAccuracyPlot(QtWidgets.QWidget):
             self.mean_line.hide()
             return
         names = list(class_names) if len(class_names) == n else [str(i) for i in range(n)]
-        brushes = [pg.mkBrush("#c62828" if v < 50 else "#ef6c00" if v < 75 else "#1f77b4") for v in self.values]
-        self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.72, width=self.values, brushes=brushes,
+        known = np.isfinite(self.values)
+        names = [name if ok else f"{name} (no value)" for name, ok in zip(names, known)]
+        widths = np.where(known, self.values, 0.0)  # a NaN width would poison the item's bounds
+        brushes = [pg.mkBrush("#c62828" if v < 50 else "#ef6c00" if v < 75 else "#1f77b4") for v in widths]
+        self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.72, width=widths, brushes=brushes,
                                     pen=pg.mkPen(None))
         self.plot.addItem(self.bars)
         step = 1 if n <= MAX_NAMED_TICKS else max(1, n // 20)
         self.plot.getAxis("left").setTicks([[(i, names[i]) for i in range(0, n, step)], []])
-        self.mean_line.setPos(float(np.mean(self.values)))
-        self.mean_line.show()
+        if known.any():
+            self.mean_line.setPos(float(np.mean(self.values[known])))
+            self.mean_line.show()
+        else:
+            self.mean_line.hide()
         self.plot.setYRange(-0.6, n - 0.4, padding=0)
         self.plot.setXRange(0, 100, padding=0.02)

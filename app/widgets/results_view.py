@@ -17,6 +17,7 @@ from app import engine_catalog
 from app.widgets.class_accuracy_plot import ClassAccuracyPlot
 from app.widgets.confusion_matrix import ConfusionMatrixPlot
 from app.widgets.image_grid import ImageGrid
+from app.widgets.prediction_captions import prediction_caption
 from app.worker import Worker, WorkerError, start_worker
 from sskt_engine.formatting import duration
 from sskt_engine.eval_report import EvalReport
@@ -57,6 +58,9 @@ class ResultsView(QtWidgets.QWidget):
         self.title = QtWidgets.QLabel("No run selected")
         self.title.setObjectName("resultsTitle")
         self.title.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long run folder name wraps (at its hyphens) instead of widening the window (1280 px screens)
+        self.title.setWordWrap(True)
+        self.title.setMinimumWidth(120)
         top.addWidget(self.title, 1)
         top.addWidget(QtWidgets.QLabel("Checkpoint"))
         self.which = QtWidgets.QComboBox()
@@ -92,7 +96,7 @@ class ResultsView(QtWidgets.QWidget):
         self.splitter.setStretchFactor(1, 3)
         layout.addWidget(self.splitter, 3)
 
-        self.predictions_box = QtWidgets.QGroupBox("Validation images: predicted label (true label when wrong)")
+        self.predictions_box = QtWidgets.QGroupBox("Validation images: predicted labels (the true ones when wrong)")
         box_layout = QtWidgets.QVBoxLayout(self.predictions_box)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
@@ -183,13 +187,9 @@ class ResultsView(QtWidgets.QWidget):
     def _predictions_loaded(self, result) -> None:
         self._task = None
         images, true_names, predicted = result
-        captions, colors, tips = [], [], []
-        for t, p in zip(true_names, predicted):
-            ok = t == p
-            captions.append(p if ok else f"{p}\n({t})")
-            colors.append("#2e7d32" if ok else "#c62828")
-            tips.append(f"predicted {p}, true {t}")
-        self.grid.set_images(images, captions, colors, tips, caption_lines=2)
+        shown = [prediction_caption(t, p) for t, p in zip(true_names, predicted)]
+        self.grid.set_images(images, [c.text for c in shown], [c.color for c in shown],
+                             [c.tooltip for c in shown], caption_lines=2)
 
     def _predictions_failed(self, error: WorkerError) -> None:
         self._task = None

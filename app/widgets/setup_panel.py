@@ -73,7 +73,7 @@ class SetupPanel(QtWidgets.QScrollArea):
         if "root" in self.forms["data"].editors:
             browse = QtWidgets.QToolButton()
             browse.setText("…")
-            browse.setToolTip("Choose the dataset folder")
+            browse.setToolTip("Choose the dataset folder (or its labels file, for datasets that take one)")
             browse.clicked.connect(self._browse_root)
             self.forms["data"].editor("root").add_side_widget(browse)
         self.preview = DatasetPreview()
@@ -190,10 +190,31 @@ class SetupPanel(QtWidgets.QScrollArea):
 
     def _browse_root(self) -> None:
         current = str(self.document.get(("data", "root")) or "")
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Dataset folder", current)
-        if folder:
-            self.forms["data"].editor("root").set_value(folder)
-            self.document.set(("data", "root"), folder)
+        entry = engine_catalog.entry(self.datasets, str(self.document.get(("data", "dataset"))))
+        file_filter = getattr(entry, "root_file_filter", "") if entry else ""
+        if file_filter and self._root_is_file(current):
+            chosen, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Dataset file", current,
+                                                              f"{file_filter};;All files (*)")
+        else:
+            chosen = QtWidgets.QFileDialog.getExistingDirectory(self, "Dataset folder", current)
+        if chosen:
+            self.forms["data"].editor("root").set_value(chosen)
+            self.document.set(("data", "root"), chosen)
+
+    def _root_is_file(self, current: str) -> bool:
+        """A dataset whose root may be a folder or one file (multilabel-csv): ask which, unless
+        the current value already says (an existing file, or an existing folder)."""
+        if current and Path(current).expanduser().is_file():
+            return True
+        if current and Path(current).expanduser().is_dir():
+            return False
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Question, "Dataset location",
+                                    "Choose one labels file, or a folder that holds train and validation files?",
+                                    parent=self)
+        file_button = box.addButton("One file…", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("A folder…", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        box.exec()
+        return box.clickedButton() is file_button
 
     # -- navigation ----------------------------------------------------------------------
     def editor_for(self, path: str) -> Any:

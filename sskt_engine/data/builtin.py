@@ -140,6 +140,6 @@ DATASETS.add(DatasetInfo(
     name="imagefolder", load=_imagefolder,
     description="Your own images: one subfolder per class, optionally inside train/ and val/."))
 DATASETS.add(DatasetInfo(
-    name="multilabel-csv", load=_multilabel_csv, task="multi_label",
+    name="multilabel-csv", load=_multilabel_csv, task="multi_label", root_file_filter="CSV files (*.csv)",
     description="Your own multi-label images: a CSV of 'path,labels' rows (labels separated by ';', paths relative "
                 "to the CSV), or a folder with train.csv and val.csv; classes from classes.txt or the labels used."))
