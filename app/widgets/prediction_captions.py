@@ -2,7 +2,8 @@
 
 One rule for single- and multi-label runs, on label sets (never on joined text, where
 "cat" would look like part of "cat, dog"): all right is green, partly right orange
-(multi-label: some labels found, some missed or extra), wrong red.
+(multi-label: some labels found, some missed or extra), wrong red. Under a wrong
+multi-label prediction: "−name" for each label missed, "+name" for each one extra.
 """
 
 from __future__ import annotations
@@ -34,11 +35,9 @@ def prediction_caption(true: Sequence[str], predicted: Sequence[str]) -> Caption
         return Caption(f"{_names(predicted)}\n({_names(true)})", WRONG, tip)
     missed = [name for name in true if name not in guess]
     extra = [name for name in predicted if name not in truth]
-    parts = []
-    if missed:
-        parts.append(f"missed {', '.join(missed)}")
-    if extra:
-        parts.append(f"extra {', '.join(extra)}")
+    # under a small tile: "−dog +tree" (missed, extra); the tooltip says it in words
+    short = " ".join([*(f"\u2212{name}" for name in missed), *(f"+{name}" for name in extra)])
+    words = "; ".join(part for part in (f"missed {', '.join(missed)}" if missed else "",
+                                        f"extra {', '.join(extra)}" if extra else "") if part)
     color = PARTLY if truth & guess else WRONG
-    return Caption(f"{_names(predicted)}\n({'; '.join(parts)})", color,
-                   f"{tip}; {'; '.join(parts)}")
+    return Caption(f"{_names(predicted)}\n{short}", color, f"{tip}; {words}")

@@ -96,7 +96,8 @@ class ResultsView(QtWidgets.QWidget):
         self.splitter.setStretchFactor(1, 3)
         layout.addWidget(self.splitter, 3)
 
-        self.predictions_box = QtWidgets.QGroupBox("Validation images: predicted labels (the true ones when wrong)")
+        self.predictions_box = QtWidgets.QGroupBox("Validation images: predicted labels; when wrong, the true label, or the "
+                                                  "labels missed (\u2212) and extra (+)")
         box_layout = QtWidgets.QVBoxLayout(self.predictions_box)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
