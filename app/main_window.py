@@ -526,6 +526,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _overlays_loaded(self, runs: list[RunCurves]) -> None:
         self.plots.set_overlays(runs)
+        for run in runs:  # a crash cut lines of its log: the curves have gaps, and the user is told
+            if run.damaged_lines:
+                self.log.add(f"{run.name}: {run.damaged_lines} damaged line(s) of metrics.jsonl were skipped; "
+                             f"its curves miss those points", "warning")
 
     def _overlays_failed(self, error: WorkerError) -> None:
         self.log.add(f"Could not read the curves of the selected runs: {error.sentence}", "warning")

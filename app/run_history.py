@@ -16,6 +16,7 @@ import numpy as np
 
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
 from sskt_engine.metric_info import ACCURACY, MetricInfo
+from sskt_engine.metrics_file import EventScan
 from sskt_engine.runs import RunFolder
 
 
@@ -120,6 +121,7 @@ class RunCurves:
     name: str
     series: dict[str, tuple[str, np.ndarray, np.ndarray]] = field(default_factory=dict)
     metric: MetricInfo = ACCURACY  # the run's headline metric: its validation curve is "val <short>"
+    damaged_lines: int = 0  # lines of metrics.jsonl a crash damaged: skipped, and the GUI says so
 
 
 _cache: dict[Path, tuple[tuple[float, int], RunCurves]] = {}
@@ -143,7 +145,8 @@ def load_run_curves(path: Path) -> RunCurves:
     points: dict[str, tuple[str, SeriesBuffer]] = {}
     steps_per_epoch = 0
     metric = train_metric = ACCURACY
-    for event in folder.events():
+    scan = EventScan(folder.metrics_path)
+    for event in scan:
         if isinstance(event, RunStarted):
             steps_per_epoch = event.steps_per_epoch
             metric, train_metric = event.headline, event.train_headline
@@ -157,7 +160,7 @@ def load_run_curves(path: Path) -> RunCurves:
         for plot, key, x, y in rows:
             points.setdefault(key, (plot, SeriesBuffer()))[1].append(x, y)
     curves = RunCurves(path.name, {k: (plot, buf.x.copy(), buf.y.copy()) for k, (plot, buf) in points.items()},
-                       metric)
+                       metric, damaged_lines=scan.damaged)
     with _cache_lock:
         _cache[path] = (stamp, curves)
     return curves

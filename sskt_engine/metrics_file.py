@@ -47,6 +47,31 @@ def iter_events(path: str | os.PathLike) -> Iterator[Event]:
                     yield event
 
 
+class EventScan:
+    """``iter_events`` that also counts what it skipped, for a reader that must say so (the GUI's
+    curves of a recorded run): ``for event in scan: ...`` then ``scan.damaged``."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+        self.damaged = 0  # whole lines that are not UTF-8 or not JSON
+
+    def __iter__(self) -> Iterator[Event]:
+        self.damaged = 0
+        try:
+            handle = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            for raw in handle:
+                if not raw.endswith(b"\n") or not raw.strip():
+                    continue
+                text, event = _decode(raw)
+                if text is None:
+                    self.damaged += 1
+                elif event is not None:
+                    yield event
+
+
 def read_log(path: str | os.PathLike) -> LogLines:
     """The whole log, for a reader that rewrites it (resume's trim) and must say what it skipped."""
     out = LogLines()

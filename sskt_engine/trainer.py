@@ -10,6 +10,7 @@ once every ``log_every`` steps, so the loop costs what hand-written PyTorch does
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -17,6 +18,7 @@ import socket
 import threading
 import time
 import traceback
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +27,7 @@ import torch
 
 from . import events as ev
 from .atomic import atomic_write_text
+from .cancellation import stop_checks
 from .config import ExperimentConfig, dumps_preset
 from .data import DatasetSplits, load_dataset
 from .data.batches import BatchStream
@@ -55,15 +58,37 @@ class _EpochRecords:
     is_best: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epoch_end": ev.to_json(self.event), "eval": self.report.to_json(), "is_best": self.is_best}
+        # The report compressed: with 1,000 classes its confusion matrix is 3 MB of JSON, mostly
+        # zeros, written into every epoch's last.pt; zlib makes it 43 kB (measured).
+        return {"epoch_end": ev.to_json(self.event), "eval_zlib": zlib.compress(self.report.to_json().encode(), 6),
+                "is_best": self.is_best}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "_EpochRecords | None":
         event = ev.from_json(raw.get("epoch_end", "")) if isinstance(raw.get("epoch_end"), str) else None
-        report = EvalReport.from_json(raw["eval"]) if isinstance(raw.get("eval"), str) else None
+        text = raw.get("eval") if isinstance(raw.get("eval"), str) else _inflate(raw.get("eval_zlib"))
+        report = EvalReport.from_json(text) if text is not None else None
         if not isinstance(event, ev.EpochEnd) or report is None:
             return None
         return cls(event, report, bool(raw.get("is_best")))
+
+
+MAX_RECORD_BYTES = 256 * 1024 * 1024  # an eval report inflated past this is a hostile file, not a report
+
+
+def _inflate(data: Any) -> str | None:
+    """The compressed eval report of a checkpoint's records; None when it is missing, damaged, or
+    would inflate past ``MAX_RECORD_BYTES`` (a checkpoint may come from anyone: no zip bomb)."""
+    if not isinstance(data, bytes):
+        return None
+    try:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(data, MAX_RECORD_BYTES)
+        if inflater.unconsumed_tail:
+            return None
+        return out.decode("utf-8")
+    except (zlib.error, UnicodeDecodeError):
+        return None
 
 
 def _busy_sentence(folder: RunFolder) -> str:
@@ -139,7 +164,8 @@ class Trainer:
             raise UserInputError(f"train.batch_size ({cfg.train.batch_size}) must divide evenly over {world} processes")
         self.dist.init(device)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
-        data = load_dataset(cfg.data, cfg.train.seed)
+        with self._stop_checks("loading the dataset"):  # a big folder decoding: stop within a few files
+            data = load_dataset(cfg.data, cfg.train.seed)
         self._stop_if_asked("loading the dataset", device)  # Ctrl+C during a long load: stop now, not after it
         task = task_for_data(data, cfg.train)  # what the labels need: loss, metrics, how logits become outputs
         sources = [build_source(s, device) for s in cfg.sources]
@@ -163,6 +189,14 @@ class Trainer:
                                  mean=data.mean, std=data.std, device=device, seed=cfg.train.seed,
                                  resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
         return _Setup(device, data, task, method, train_stream, val_stream)
+
+    def _stop_checks(self, phase: str):
+        """Stop checks inside a long setup phase (``sskt_engine.cancellation``). Alone only: ranks
+        of a distributed run must agree to stop (``_stop_if_asked``), or one would wait for the
+        others in a collective forever."""
+        if self.dist.world > 1:
+            return contextlib.nullcontext()
+        return stop_checks(self.stop_event.is_set, phase)
 
     def _stop_if_asked(self, phase: str, device: torch.device) -> None:
         if self.dist.any(self.stop_event.is_set(), device):  # every rank stops, or the others would wait

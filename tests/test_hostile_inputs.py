@@ -195,6 +195,47 @@ def test_a_stop_during_setup_stops_before_training_and_makes_no_folder(tmp_path)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_stop_while_a_big_image_folder_decodes_ends_the_decoding_within_a_few_files(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from sskt_engine.config import loads_preset
+    from sskt_engine.data import image_folder
+    from sskt_engine.errors import StoppedBeforeStart
+    from sskt_engine.trainer import Trainer
+
+    total = 0
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(100):
+                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
+                total += 1
+    stop = threading.Event()
+    decoded = []
+    real = image_folder.load_rgb
+
+    def decode_and_press_ctrl_c_after_20(path, size):
+        decoded.append(path)
+        if len(decoded) == 20:
+            stop.set()
+        if stop.is_set():
+            time.sleep(0.02)  # a big photo each: the threads cannot race through the rest meanwhile
+        return real(path, size)
+
+    monkeypatch.setattr(image_folder, "load_rgb", decode_and_press_ctrl_c_after_20)
+    config = loads_preset(f"name: big\ntarget: {{arch: tiny_cnn}}\ndata: {{dataset: imagefolder, root: '{tmp_path / 'images'}'}}\n"
+                          "method: {name: supervised}\ntrain: {epochs: 1, device: cpu}\n")
+    with pytest.raises(StoppedBeforeStart, match="loading the dataset"):
+        Trainer(config, tmp_path / "runs", stop_event=stop).run()
+    # seen within STOP_CHECK_EVERY results; the files not started are cancelled
+    assert 20 <= len(decoded) < total // 2
+
+
 def test_the_cli_says_no_epoch_completed_never_a_negative_or_nan_score(capsys):
     from sskt_engine import events as ev
     from sskt_engine.cli import EXIT_FAILED, TerminalProgress, _run_trainer

@@ -106,3 +106,21 @@ def test_a_checkpoint_of_other_networks_cannot_be_resumed_and_says_why(run, tmp_
     with pytest.raises(CheckpointError, match=r"does not fit the run's networks .*it cannot be resumed") as info:
         Trainer.resume(copy).run()
     assert "\n" not in str(info.value)
+
+
+def test_the_epoch_records_in_last_pt_are_compressed_and_older_text_ones_still_read(tmp_path):
+    import zlib
+
+    from sskt_engine.trainer import MAX_RECORD_BYTES, _EpochRecords, _inflate
+
+    folder = Trainer(loads_preset(TINY), tmp_path).run()
+    raw = torch.load(folder.checkpoint_path("last"), weights_only=True)["records"]
+    assert isinstance(raw["eval_zlib"], bytes) and "eval" not in raw
+    records = _EpochRecords.from_dict(raw)
+    assert records is not None and records.report == folder.eval_report("last")
+    older = {**{k: v for k, v in raw.items() if k != "eval_zlib"}, "eval": zlib.decompress(raw["eval_zlib"]).decode()}
+    assert _EpochRecords.from_dict(older).report == records.report  # a last.pt of the previous version
+    # a checkpoint from anyone: a report that would inflate past the cap is dropped, not inflated
+    bomb = zlib.compress(b" " * (MAX_RECORD_BYTES + 1), 9)
+    assert len(bomb) < 1024 * 1024 and _inflate(bomb) is None
+    assert _inflate(b"not zlib") is None and _inflate("text") is None

@@ -386,3 +386,20 @@ def test_a_zip_bomb_inside_a_compiled_file_is_refused(tmp_path):
     bomb = _deflated(plain, tmp_path / "net-bomb.pt")
     with pytest.raises(SourceError, match="zip bomb"):
         read_compiled(bomb)
+
+
+def test_the_gui_curves_count_damaged_log_lines_instead_of_hiding_them(tmp_path):
+    from app.run_history import load_run_curves
+    from sskt_engine.metrics_file import EventScan
+
+    folder = Trainer(tiny_config("train.epochs=2"), tmp_path).run()
+    lines = folder.metrics_path.read_bytes().split(b"\n")
+    whole = [i for i, line in enumerate(lines) if b'"event":"epoch_end"' in line]
+    lines[whole[0]] = b"\xff\xfe not json"  # a crash left garbage where the first epoch's end was
+    folder.metrics_path.write_bytes(b"\n".join(lines))
+    scan = EventScan(folder.metrics_path)
+    events = list(scan)
+    assert scan.damaged == 1 and sum(isinstance(e, ev.EpochEnd) for e in events) == 1
+    curves = load_run_curves(folder.path)
+    assert curves.damaged_lines == 1
+    assert any(len(x) == 1 for _, x, _ in curves.series.values())  # the epoch curves miss one point

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..cancellation import raise_if_stopped
 from ..config import DataConfig
 from ..errors import DataError
 from .sets import DatasetSplits, FileImageSet, ImageSet
@@ -259,12 +260,30 @@ def _shorter_side(path: str) -> int:
         return 0
 
 
+STOP_CHECK_EVERY = 16  # files between looks at a stop request (sskt_engine.cancellation)
+
+
 def _parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """PIL releases the GIL while decoding and resizing, so threads scale on big folders."""
+    """PIL releases the GIL while decoding and resizing, so threads scale on big folders.
+    A stop asked for meanwhile ends the map within a few files: the files not started are
+    cancelled and only those being decoded are waited for."""
     if len(items) < 64:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        return list(pool.map(fn, items, chunksize=32))
+        out = []
+        for i, item in enumerate(items):
+            if i % STOP_CHECK_EVERY == 0:
+                raise_if_stopped()
+            out.append(fn(item))
+        return out
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        out = []
+        for i, result in enumerate(pool.map(fn, items)):
+            if i % STOP_CHECK_EVERY == 0:
+                raise_if_stopped()
+            out.append(result)
+        return out
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _skipped_note(bad: Sequence[str]) -> tuple[str, ...]:
