@@ -23,19 +23,30 @@ LOCK_NAME = ".sskt.lock"
 # for this long instead of reporting the run busy.
 _RETRY_S = 2.0
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
+def windows_lock_functions(msvcrt):  # the module is passed in so a test can run this on POSIX
+    """(try_lock, unlock) with ``msvcrt.locking`` on the lock file's first byte. ``locking``
+    works from the file position, so both seek to byte 0 first (a failed attempt or a read
+    elsewhere must not move the locked range)."""
 
-    def _try_lock(fd: int) -> bool:
+    def try_lock(fd: int) -> bool:
+        os.lseek(fd, 0, os.SEEK_SET)
         try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
         return True
 
-    def _unlock(fd: int) -> None:
+    def unlock(fd: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+    return try_lock, unlock
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows; tests run the same code with a fake msvcrt
+    import msvcrt
+
+    _try_lock, _unlock = windows_lock_functions(msvcrt)
 else:
     import fcntl
 

@@ -115,6 +115,52 @@ def test_a_second_resume_of_a_run_is_refused_while_the_first_holds_it(tmp_path):
     assert folder.summary().status == "finished"
 
 
+class FakeMsvcrt:
+    """Windows byte-range locks as ``msvcrt.locking`` has them: per handle (two handles of one
+    process conflict), from the file position, non-blocking attempts raise, unlocking a range
+    this handle does not hold raises."""
+
+    LK_NBLCK, LK_UNLCK = 2, 0
+
+    def __init__(self):
+        self.held: dict[tuple[int, int, int], int] = {}  # (device, inode, first byte) -> fd
+
+    def locking(self, fd: int, mode: int, nbytes: int) -> None:
+        assert nbytes == 1
+        stat = os.fstat(fd)
+        key = (stat.st_dev, stat.st_ino, os.lseek(fd, 0, os.SEEK_CUR))
+        if mode == self.LK_NBLCK:
+            if key in self.held:
+                raise OSError(36, "Resource deadlock avoided")
+            self.held[key] = fd
+        elif self.held.get(key) == fd:
+            del self.held[key]
+        else:
+            raise OSError(13, "Permission denied")
+
+
+def test_the_windows_lock_code_holds_a_run_against_a_second_writer(tmp_path, monkeypatch):
+    """The msvcrt branch cannot run on this machine; the same functions run here with a fake
+    msvcrt that keeps Windows' rules."""
+    from sskt_engine import run_lock
+
+    fake = FakeMsvcrt()
+    try_lock, unlock = run_lock.windows_lock_functions(fake)
+    monkeypatch.setattr(run_lock, "_try_lock", try_lock)
+    monkeypatch.setattr(run_lock, "_unlock", unlock)
+    first, second = run_lock.RunLock(tmp_path), run_lock.RunLock(tmp_path)
+    first.acquire()
+    os.lseek(first._fd, 5, os.SEEK_SET)  # something moved the file position: the lock is still on byte 0
+    assert run_lock.is_held(tmp_path)
+    with pytest.raises(run_lock.RunBusy):
+        second.acquire(retry_s=0.1)
+    first.release()
+    assert not run_lock.is_held(tmp_path) and fake.held == {}
+    with second:
+        assert second.held and run_lock.is_held(tmp_path)
+    assert fake.held == {}
+
+
 def test_the_lock_not_the_pid_says_whether_a_run_is_running(tmp_path):
     """Before: a `running` summary whose pid belonged to a live process (a reused pid; here
     this very test process) read as running forever and could never be resumed. Now a run is
