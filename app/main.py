@@ -10,18 +10,24 @@ from pathlib import Path
 APP_NAME = "SSKT Studio"
 
 
-def configure_application(app) -> None:
-    """Style, icon and plot defaults shared by the real app, the tests and the benchmark."""
+def configure_application(app, theme: str = "system") -> None:
+    """Style, icon and plot defaults shared by the real app, the tests and the benchmark. The
+    style sheet and the plots follow the desktop's light or dark palette (``app.palette``);
+    ``theme`` ("light", "dark") overrides it, as Preferences does."""
     import pyqtgraph as pg
 
+    from app.palette import ThemeFollower, follower, plot_colors
     from app.resources import app_icon, style_sheet
 
     app.setStyle("Fusion")
     app.setWindowIcon(app_icon())
-    sheet = style_sheet()
-    if sheet:
-        app.setStyleSheet(sheet)
-    pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
+    existing = follower(app)
+    if existing is None:
+        ThemeFollower(app, style_sheet(), theme)
+    else:
+        existing.set_theme(theme)
+    colors = plot_colors(app.palette())
+    pg.setConfigOptions(antialias=True, background=colors.background, foreground=colors.text)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -35,6 +41,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    from app.system_libraries import missing_libraries_sentence, missing_xcb_packages
+
+    missing = missing_xcb_packages()
+    if missing:  # Qt would abort (exit 134) with a page about plugins: one sentence instead
+        print(missing_libraries_sentence(missing), file=sys.stderr)
+        return 2
 
     from PySide6 import QtCore, QtWidgets
 
@@ -45,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     QtCore.QCoreApplication.setApplicationName(APP_NAME)
     QtWidgets.QApplication.setDesktopFileName("sskt-studio")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
-    configure_application(app)
     settings = AppSettings()
+    configure_application(app, settings.theme)
+    from app.main_window import apply_thread_count
+
+    apply_thread_count(settings.threads)
     if args.runs_dir:
         settings.runs_root = args.runs_dir.expanduser().resolve()
     from app.gc_guard import MainThreadGarbageCollector

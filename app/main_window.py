@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import engine_catalog
 from app.dialogs import ask_save_changes, ask_stop_run, show_error
+from app.edit_history import EditHistory
+from app.source_file_check import SourceFileChecker
+from app.widgets.getting_started import GettingStartedDialog
+from app.widgets.preferences_dialog import PreferencesDialog
 from app.preset_document import PresetDocument
 from app.resources import app_icon
 from app.process_run_controller import ProcessRunController
@@ -27,7 +32,7 @@ from app.worker import Worker, WorkerError, start_worker, wait_for_all
 from sskt_engine.errors import PresetError
 from sskt_engine.events import EpochEnd, Event, RunFinished, RunStarted
 from sskt_engine.metric_info import ACCURACY
-from sskt_engine.resources import builtin_presets, demo_preset, is_builtin
+from sskt_engine.resources import builtin_presets, demo_preset, is_builtin, paper_presets
 from sskt_engine.runs import RunFolder, default_runs_root
 
 APP_NAME = "SSKT Studio"
@@ -43,6 +48,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowIcon(app_icon())
         self.runs_root = Path(runs_root or self.settings.runs_root or default_runs_root())
         self.document = PresetDocument(self)
+        self.edit_history = EditHistory(self.document, self)
+        self.getting_started: GettingStartedDialog | None = None
         # The controller of the current (or last) run: in-process, or `sskt train --nproc N`.
         self.local_controller = RunController(trainer_class, self)
         self.process_controller = ProcessRunController(parent=self)
@@ -62,6 +69,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._load_initial(preset)
         self._update_title()
         self._update_actions()
+        self._update_undo()
+        self.setAcceptDrops(True)  # a preset dropped on the window opens; a model file becomes a source
 
     # ----------------------------------------------------------------------------- building
     def _action(self, text: str, slot, shortcuts: list | None = None, tip: str = "",
@@ -95,6 +104,14 @@ class MainWindow(QtWidgets.QMainWindow):
                                         "Stop the run after the current step", sp.SP_MediaStop)
         self.resume_action = self._action("&Resume", self.resume_run, ["Ctrl+Shift+R"],
                                           "Continue a stopped or failed run in its own folder", sp.SP_MediaSeekForward)
+        # form-level undo: a focused text field keeps Ctrl+Z for its own text (Qt gives it the key first)
+        self.undo_action = self._action("&Undo", lambda: self.edit_history.undo(), [keys.Undo],
+                                        "Undo the last change to the settings")
+        self.redo_action = self._action("&Redo", lambda: self.edit_history.redo(), [keys.Redo],
+                                        "Redo the change undone last")
+        self.preferences_action = self._action("&Preferences…", self.open_preferences, [keys.Preferences],
+                                               "Runs folder, device, theme and training threads")
+        self.preferences_action.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)
 
     def _build_widgets(self) -> None:
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks
@@ -127,6 +144,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_bar = RunBar(*buttons)
         self.plots = LivePlots()
         self.results = ResultsView()
+        # An explicit minimum: the layout of the results (a long title, a wide caption) must never
+        # set the window's minimum width; on a 1280 px screen it would widen the window off-screen.
+        self.results.setMinimumWidth(360)
         self.log = LogView()
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setObjectName("mainTabs")
@@ -160,7 +180,18 @@ class MainWindow(QtWidgets.QMainWindow):
             action = self.builtin_menu.addAction(path.stem.replace("_", " ").replace("-", " "))
             action.setToolTip(str(path))
             action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
-        self.builtin_menu.setEnabled(bool(builtin_presets()))
+        paper = paper_presets()
+        if paper:  # the paper's table rows, one per row and method: a submenu per dataset and network
+            self.paper_menu = self.builtin_menu.addMenu("&Paper Replication")
+            rows: dict[str, QtWidgets.QMenu] = {}
+            for path in paper:
+                row, _, method = path.stem.rpartition("-")
+                if row not in rows:
+                    rows[row] = self.paper_menu.addMenu(row)
+                action = rows[row].addAction(method)
+                action.setToolTip(str(path))
+                action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
+        self.builtin_menu.setEnabled(bool(builtin_presets()) or bool(paper))
         self._fill_recent()
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
@@ -168,11 +199,18 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.preferences_action)
+
         run_menu = bar.addMenu("&Run")
         for action in (self.start_action, self.stop_action, self.resume_action):
             run_menu.addAction(action)
         run_menu.addSeparator()
         self.compare_action = run_menu.addAction("&Compare Methods…", self.open_compare)
+        self.compare_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+C"))
         self.compare_action.setToolTip("Run the current experiment with several methods and seeds on the same "
                                        "data and tabulate mean ± std")
 
@@ -186,6 +224,8 @@ class MainWindow(QtWidgets.QMainWindow):
             action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
 
         help_menu = bar.addMenu("&Help")
+        self.getting_started_action = help_menu.addAction("&Getting Started", self.show_getting_started)
+        self.getting_started_action.setShortcut(QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.HelpContents))
         help_menu.addAction("&User Models Folder…", self._user_models_notice)
         help_menu.addAction("&About SSKT Studio", self._about)
 
@@ -194,6 +234,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.state_changed.connect(self._update_actions)
         self.document.changed.connect(self._update_actions)
         self.document.changed.connect(self._show_experiment_span)
+        self.document.changed.connect(self._clear_stale_error)
+        self.edit_history.changed.connect(self._update_undo)
+        # source model files are read in the background as they are chosen; problems marked in the form
+        self.source_checker = SourceFileChecker(self.document, parent=self)
+        self.source_checker.checked.connect(self._show_source_problems)
+        self.document.changed.connect(self._show_source_problems)
+        self.document.replaced.connect(self._clear_stale_error)
         self.document.state_changed.connect(self._show_experiment_span)
         for controller in (self.local_controller, self.process_controller):
             controller.event.connect(self._on_event)
@@ -263,17 +310,45 @@ class MainWindow(QtWidgets.QMainWindow):
         if config is not None and not self.controller.is_running():
             self.plots.set_span(config.train.epochs)
 
+    def _update_undo(self) -> None:
+        self.undo_action.setEnabled(self.edit_history.can_undo())
+        self.redo_action.setEnabled(self.edit_history.can_redo())
+
     def _update_actions(self) -> None:
         running = self.controller.is_running()
         reason, path, more = self.start_problem()
         self.start_action.setEnabled(not running and not reason)
-        self.run_bar.set_problem(reason, path, more)
+        self.run_bar.set_problem(reason, path, more, self._field_title(path))
         self.stop_action.setEnabled(running and not self.controller.stop_requested())
         self.resume_action.setEnabled(not running and self._resume_target() is not None
                                       and self.local_controller.trainer_class() is not None)
         self.run_bar.processes.setEnabled(not running)
         self.state_label.setText("Stopping…" if running and self.controller.stop_requested() else
                                  "Training" if running else "Idle")
+
+    def _field_title(self, path: str) -> str:
+        """A preset path as the form names it: "Learning rate (Training)", "Source 2: Path"."""
+        from app.widgets.field_editors import field_label
+        from sskt_engine.key_paths import parse_key_path
+
+        try:
+            parts = parse_key_path(path) if path else ()
+        except Exception:  # noqa: BLE001 - a path the form does not know: shown as it is
+            return ""
+        if not parts:
+            return ""
+        if parts[0] == "sources" and len(parts) >= 2 and isinstance(parts[1], int):
+            field = field_label({"name": str(parts[2])}) if len(parts) >= 3 else ""
+            return f"Source {parts[1] + 1}" + (f": {field}" if field else "")
+        if parts[0] == "sources":
+            return "Source models"
+        editor = None if parts[0] == "sources" else self.setup_panel.editor_for(path)
+        desc = getattr(editor, "desc", None)
+        if not desc:
+            return ""
+        section = self.setup_panel.sections.get(str(parts[0])) if len(parts) > 1 else None
+        title = section.header.text() if section is not None else ""
+        return field_label(desc) + (f" ({title})" if title else "")
 
     def _resume_target(self) -> Path | None:
         paths = self.runs_panel.selected_paths()
@@ -298,6 +373,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def new_preset(self) -> None:
         if self.maybe_save():
             self.document.new()
+            if self.settings.default_device != "auto":  # Preferences: the device of new experiments
+                self.document.set(("train", "device"), self.settings.default_device)
+                self.document._saved = copy.deepcopy(self.document.raw)  # still a fresh, unmodified preset
+                self.document.state_changed.emit()
             self.statusBar().showMessage("New preset with the default settings", 4000)
 
     def open_preset_dialog(self) -> None:
@@ -442,7 +521,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_bar.handle_event(event)
         self.log.handle_event(event)
         if isinstance(event, EpochEnd) and self.runs_panel.live_run is not None:
-            self.runs_panel.update_run(self.runs_panel.live_run)  # epochs done and best accuracy, once per epoch
+            # epochs done and best score from the event itself (the run's summary file follows it)
+            self.runs_panel.note_epoch(self.runs_panel.live_run, event.epoch + 1, event.best_val_acc,
+                                       event.val.get(self._run_metric.key))
         if isinstance(event, RunFinished):
             metric = self._run_metric
             self.statusBar().showMessage(f"Run {event.status}: best val {metric.short} "
@@ -457,9 +538,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_bar.set_idle_if_preparing("Did not start")
         self.log.add(message, "error")
         self.statusBar().showMessage(message, 15000)
+        self._error_shown = message
         if not self._closing:
             show_error(self, "Training failed" if self.controller.run_dir else "Cannot start training",
                        message, detail)
+
+    def _show_source_problems(self) -> None:
+        if self.source_checker.problems():
+            self.setup_panel.sources.set_errors(self.source_checker.apply(self.document.error_map()))
+
+    def _clear_stale_error(self) -> None:
+        """An error about the settings as they were goes once they change (it stays in the Log)."""
+        if getattr(self, "_error_shown", "") and self.statusBar().currentMessage() == self._error_shown:
+            self.statusBar().clearMessage()
+        self._error_shown = ""
 
     def _on_notice(self, message: str) -> None:
         self.run_bar.set_idle_if_preparing(message[:1].upper() + message[1:])
@@ -512,7 +604,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _runs_selected(self, paths: list[Path]) -> None:
         live = Path(self.controller.run_dir) if self.controller.is_running() and self.controller.run_dir else None
-        wanted = [p for p in paths if p != live]
+        # the run drawn live (running, or just finished) is not drawn a second time as an overlay
+        wanted = [p for p in paths if p != live and p.name != self.plots.live_run_name]
         if self._overlay_worker is not None:
             self._overlay_worker.cancel()  # a newer selection replaces it
             self._overlay_worker = None
@@ -538,6 +631,60 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs_root = Path(root)
         self.settings.runs_root = self.runs_root
         self.settings.save()
+
+    # ----------------------------------------------------------------------------- preferences, help, drops
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.settings, self.runs_root, self)
+        dialog.accepted.connect(lambda: self.apply_preferences(dialog.values()))
+        dialog.open()
+        return dialog
+
+    def apply_preferences(self, values: dict) -> None:
+        from app.main import configure_application
+
+        self.settings.theme = values["theme"]
+        self.settings.default_device = values["device"]
+        self.settings.threads = values["threads"]
+        if Path(values["runs_root"]) != self.runs_root:
+            self.runs_panel.set_runs_root(Path(values["runs_root"]))
+            self._runs_root_changed(Path(values["runs_root"]))
+        self.settings.save()
+        configure_application(QtWidgets.QApplication.instance(), self.settings.theme)
+        apply_thread_count(self.settings.threads)
+
+    def show_getting_started(self) -> GettingStartedDialog:
+        if self.getting_started is None:
+            keys = {name: action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText) for name, action in
+                    (("start", self.start_action), ("stop", self.stop_action), ("resume", self.resume_action),
+                     ("compare", self.compare_action))}
+            self.getting_started = GettingStartedDialog(keys, self)
+            self.getting_started.open_demo_requested.connect(lambda: self.open_preset(demo_preset()))
+        self.getting_started.show()
+        self.getting_started.raise_()
+        return self.getting_started
+
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:  # noqa: N802 (Qt API)
+        presets, models = dropped_files(event.mimeData())
+        if presets:
+            self.open_preset(presets[0])
+        if models:
+            self.add_model_sources(models)
+        if presets or models:
+            event.acceptProposedAction()
+
+    def add_model_sources(self, paths: list[Path]) -> None:
+        """Model files dropped on the window become sources: checkpoints, or compiled programs
+        (TorchScript, torch.export), as their contents say."""
+        sources = list(self.document.get(("sources",)) or [])
+        for path in paths:
+            sources.append({"kind": source_kind_of(path), "path": str(path)})
+        self.document.set_sources(sources)
+        self.setup_panel.load_from_document()
+        self.statusBar().showMessage(f"Added {len(paths)} source model(s): {', '.join(p.name for p in paths)}", 6000)
 
     # ----------------------------------------------------------------------------- closing
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
@@ -602,3 +749,37 @@ class MainWindow(QtWidgets.QMainWindow):
             f"<h3>{APP_NAME} {__version__}</h3><p>Knowledge-transfer experiments (SSKT, KD, DML, MAXL) on your own "
             f"data: pick sources, a target and a dataset, then watch it train.</p>"
             f"<p>Runs folder: <code>{self.runs_root}</code></p>")
+
+
+PRESET_SUFFIXES = (".yaml", ".yml")
+MODEL_SUFFIXES = (".pt", ".pth", ".tar", ".safetensors", ".pt2", ".torchscript", ".ckpt")
+
+
+def dropped_files(mime: QtCore.QMimeData) -> tuple[list[Path], list[Path]]:
+    """(presets, model files) among the local files of a drag; both empty for anything else."""
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
+    presets = [p for p in paths if p.suffix.lower() in PRESET_SUFFIXES]
+    models = [p for p in paths if p.suffix.lower() in MODEL_SUFFIXES or p.name.endswith(".pth.tar")]
+    return presets, models
+
+
+def source_kind_of(path: Path) -> str:
+    """"compiled" for a TorchScript or torch.export file, else "checkpoint" (read from its zip
+    entries; a file that cannot be read is a checkpoint, and validation says what is wrong)."""
+    from sskt_engine.model_files.files import EXPORTED_PROGRAM, TORCHSCRIPT, detect_format
+
+    try:
+        found = detect_format(path)
+    except Exception:  # noqa: BLE001 - the source's own check reports it
+        return "checkpoint"
+    return "compiled" if found in (TORCHSCRIPT, EXPORTED_PROGRAM) else "checkpoint"
+
+
+def apply_thread_count(threads: int) -> None:
+    """Preferences' training threads (0: PyTorch's own choice), through the engine's --threads."""
+    if threads > 0:
+        import argparse
+
+        from sskt_engine.cli import apply_threads
+
+        apply_threads(argparse.Namespace(threads=threads))

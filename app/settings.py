@@ -63,6 +63,36 @@ class AppSettings:
 
     # -- typed accessors ---------------------------------------------------------------
     @property
+    def theme(self) -> str:
+        """"system" (follow the desktop), "light" or "dark" (Preferences)."""
+        value = self._data.get("theme")
+        return value if value in ("system", "light", "dark") else "system"
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self._data["theme"] = value if value in ("system", "light", "dark") else "system"
+
+    @property
+    def threads(self) -> int:
+        """CPU threads for training in the app; 0: PyTorch's own choice (Preferences)."""
+        value = self._data.get("threads")
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1024 else 0
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        self._data["threads"] = int(value)
+
+    @property
+    def default_device(self) -> str:
+        """``train.device`` of a new experiment (Preferences); "auto" unless chosen."""
+        value = self._data.get("default_device")
+        return value if isinstance(value, str) and value.strip() else "auto"
+
+    @default_device.setter
+    def default_device(self, value: str) -> None:
+        self._data["default_device"] = value.strip() or "auto"
+
+    @property
     def geometry(self) -> str | None:
         return self._data.get("geometry")
 

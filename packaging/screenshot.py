@@ -27,6 +27,10 @@ def main() -> int:
     parser.add_argument("--study", type=Path, help="a study folder to show in the Compare dialog")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "resources" / "screenshots")
     parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--theme", default="system", choices=("system", "light", "dark"),
+                        help="the palette to shoot in (dark: as on a dark desktop)")
+    parser.add_argument("--name", default="main-window.png", help="file name of the main window's shot")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: PyTorch's choice)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -45,7 +49,11 @@ def main() -> int:
     QtCore.QCoreApplication.setOrganizationName("SSKT")
     QtCore.QCoreApplication.setApplicationName(APP_NAME)
     app = QtWidgets.QApplication([sys.argv[0]])
-    configure_application(app)
+    configure_application(app, args.theme)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     window = MainWindow(AppSettings(scratch / "settings.json"), runs_root=scratch / "runs")
     window.resize(width, height)
     window.show()
@@ -66,7 +74,7 @@ def main() -> int:
             callback()
 
     def shoot() -> None:
-        path = args.out_dir / "main-window.png"
+        path = args.out_dir / args.name
         window.grab().save(str(path))
         print(f"saved {path}", flush=True)
         window.stop_run()

@@ -13,7 +13,7 @@ from __future__ import annotations
 def load_builtins() -> None:
     """Register the built-in entries (idempotent: Python imports each module once)."""
     # the order is the order the GUI lists them in: torchvision sources before compiled files
-    from . import models, data, methods, sources, compiled_sources  # noqa: F401  (they register themselves)
+    from . import models, data, methods, sources, places365, compiled_sources  # noqa: F401  (they register themselves)
 
 
 load_builtins()

@@ -23,6 +23,16 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 # ----------------------------------------------------------------------------- progress display
 
+def target_part(losses: dict[str, float]) -> str:
+    """`` (target 0.0312)`` when the total holds more than the target's own loss (SSKT's auxiliary
+    terms, a KD term): a total of 51.7 at 99 % training accuracy is mostly the auxiliary tasks,
+    and only the target loss says how the target task is going. Empty when they are equal."""
+    target, total = losses.get("target"), losses.get("loss")
+    if target is None or total is None or abs(target - total) <= 1e-9 * max(1.0, abs(total)):
+        return ""
+    return f" (target {target:.4f})"
+
+
 class TerminalProgress:
     """Prints events: an updating bar on a terminal, a line per event otherwise."""
 
@@ -56,7 +66,8 @@ class TerminalProgress:
             done = int(width * event.step / max(self.steps, 1))
             bar = "#" * done + "-" * (width - done)
             text = (f"epoch {event.epoch + 1}/{self.epochs} step {event.step}/{self.steps} [{bar}] "
-                    f"loss {event.losses.get('loss', float('nan')):.4f} {self.train_metric.short} "
+                    f"loss {event.losses.get('loss', float('nan')):.4f}{target_part(event.losses)} "
+                    f"{self.train_metric.short} "
                     f"{self.train_metric.format(event.train_acc, 1):>6} "
                     f"{event.samples_per_s:7.0f} img/s ETA {duration(event.eta_s):>7}")
             if self.tty:
@@ -69,9 +80,9 @@ class TerminalProgress:
             best = " *" if event.is_best else ""
             top5 = f" top5 {percent(event.val['top5'], 1)}" if "top5" in event.val else ""
             train, val = self.train_metric, self.metric
-            self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train.get('loss', 0):.4f} "
-                      f"{train.short} {train.format(event.train.get(train.key, 0), 1)} | val loss "
-                      f"{event.val['loss']:.4f} {val.short} {val.format(event.val.get(val.key))}{top5} "
+            self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train.get('loss', 0):.4f}"
+                      f"{target_part(event.train)} {train.short} {train.format(event.train.get(train.key, 0), 1)} "
+                      f"| val loss {event.val['loss']:.4f} {val.short} {val.format(event.val.get(val.key))}{top5} "
                       f"(best {val.format(event.best_val_acc)}){best} [{seconds(event.epoch_time_s)}]")
         elif isinstance(event, ev.LogMessage):
             self.line(f"{event.level}: {event.message}")
@@ -190,6 +201,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         final = r.metric.format(r.final_score, sign=False, missing="-")
         print(f"{r.path.name:<44} {r.status:<11} {r.method:<11} {r.epochs_completed:>4}/{r.epochs:<4} "
               f"{best:>7} {final:>7}")
+    absent = next((r.best_absent for r in runs if r.best_absent and r.best_score is None), "")
+    if absent:
+        print(f"best '-': {absent}")
     return EXIT_OK
 
 
@@ -247,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add subcommands (compare, export, predict, ...) through a
 # ``register_commands(subparsers)`` function, so this file does not grow with each.
-COMMAND_MODULES: tuple[str, ...] = ("sskt_engine.export_cli", "sskt_engine.study_cli")
+COMMAND_MODULES: tuple[str, ...] = ("sskt_engine.export_cli", "sskt_engine.study_cli", "sskt_engine.video_cli",
+                                    "sskt_engine.source_cli", "sskt_engine.check_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

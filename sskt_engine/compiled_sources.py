@@ -22,7 +22,10 @@ Metadata is a JSON object in an extra file named ``sskt_meta.json`` inside the a
 ``torch.export.save(ep, f, extra_files={"sskt_meta.json": ...})``), or, failing that, a JSON
 file beside the model: ``model.pt2.json`` or ``model.json`` for ``model.pt2``. Keys (all
 optional, unknown keys ignored): ``input_size``, ``mean``, ``std``, ``pixel_scale``,
-``pixel_offset``, ``class_names``, ``num_classes`` (checked against the model's output).
+``pixel_offset``, ``class_names``, ``num_classes`` (checked against the model's output),
+``clip_len`` (a video network taking clips [N, 3, T, H, W]: frames per clip; it then teaches on
+video data and sees whole clips, see ``clip_sources``). A ``.pt2`` program whose input is 5-D is a
+video network without being told.
 
 Trust model
 -----------
@@ -71,6 +74,7 @@ class CompiledMetadata:
     pixel_offset: float | None = None
     class_names: tuple[str, ...] | None = None
     num_classes: int | None = None
+    clip_len: int | None = None  # a video network: frames per clip it takes
     where: str = ""  # the metadata's location, for messages
 
 
@@ -126,7 +130,8 @@ def parse_metadata(text: str | bytes, where: str) -> CompiledMetadata:
     return CompiledMetadata(input_size=whole("input_size", 8, 1024), mean=triple("mean", False),
                             std=triple("std", True), pixel_scale=scale, pixel_offset=offset,
                             class_names=tuple(names) if names is not None else None,
-                            num_classes=whole("num_classes", 1, 10**7), where=where)
+                            num_classes=whole("num_classes", 1, 10**7), clip_len=whole("clip_len", 1, 512),
+                            where=where)
 
 
 def metadata_json(*, input_size: int | None = None, mean: Any = None, std: Any = None,
@@ -190,6 +195,7 @@ class CompiledModel(nn.Module):
 @dataclass(frozen=True)
 class _InputSpec:
     rank: int | None = None
+    frames: int | None = None  # T of a video network's 5-D input [N, 3, T, H, W]
     channels: int | None = None
     height: int | None = None
     width: int | None = None
@@ -207,10 +213,12 @@ def _exported_input_spec(program: Any, name: str) -> _InputSpec:
     if not isinstance(value, torch.Tensor):
         raise SourceError(f"{name} takes a {type(value).__name__}, but a source must take a batch of images")
     shape = [d if isinstance(d, int) else None for d in value.shape]
+    if len(shape) == 5:  # a video network: clips [N, 3, T, H, W]
+        return _InputSpec(5, shape[2], shape[1], shape[3], shape[4], shape[0])
     if len(shape) != 4:
         raise SourceError(f"{name} takes {len(shape)}-D input of shape {_shape_text(value.shape)}, but a source must "
-                          f"take a 4-D batch of images (N, 3, H, W)")
-    return _InputSpec(4, shape[1], shape[2], shape[3], shape[0])
+                          f"take a 4-D batch of images (N, 3, H, W) or a 5-D batch of clips (N, 3, T, H, W)")
+    return _InputSpec(4, None, shape[1], shape[2], shape[3], shape[0])
 
 
 def _shape_text(shape: Any) -> str:
@@ -226,17 +234,23 @@ def _load_program(file: CompiledFile) -> nn.Module | Any:
         raise SourceError(f"{file.name} could not be loaded as {file.format_name} ({error_summary(exc)})") from None
 
 
-def _probe(model: CompiledModel, name: str, side: int, fmt: str) -> torch.Tensor:
+def _probe(model: CompiledModel, name: str, side: int, fmt: str, clip_len: int = 0) -> torch.Tensor:
     batch = model.fixed_batch or PROBE_BATCH
-    x = torch.zeros(batch, 3, side, side)
+    x = torch.zeros(batch, 3, clip_len, side, side) if clip_len else torch.zeros(batch, 3, side, side)
     try:
         with torch.inference_mode():
             out = model(x)
     except Exception as exc:  # noqa: BLE001
         rank = _accepted_rank(model, side) if fmt == TORCHSCRIPT else None
+        if rank == 5:
+            raise SourceError(f"{name} takes clips (5-D input), but does not say how many frames; add clip_len to "
+                              f"its metadata ({META_FILE})") from None
         if rank is not None:
             raise SourceError(f"{name} takes {rank}-D input, but a source must take a 4-D batch of images "
                               f"(N, 3, H, W)") from None
+        if clip_len:
+            raise SourceError(f"{name} fails on a batch of clips of {clip_len} frames of {side}x{side} RGB "
+                              f"({error_summary(exc)}); check its clip_len and the source's input_size") from None
         raise SourceError(f"{name} fails on a batch of {side}x{side} RGB images ({error_summary(exc)}); check the "
                           f"source's input_size") from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != batch or out.shape[1] < 1 \
@@ -247,8 +261,9 @@ def _probe(model: CompiledModel, name: str, side: int, fmt: str) -> torch.Tensor
 
 
 def _accepted_rank(model: CompiledModel, side: int) -> int | None:
-    """After a 4-D batch failed: does the TorchScript model take 3-D images or flat 2-D rows instead?"""
-    for rank, x in ((3, torch.zeros(3, side, side)), (2, torch.zeros(PROBE_BATCH, 3 * side * side))):
+    """After a 4-D batch failed: does the TorchScript model take clips, 3-D images or flat 2-D rows instead?"""
+    for rank, x in ((5, torch.zeros(PROBE_BATCH, 3, 4, side, side)), (3, torch.zeros(3, side, side)),
+                    (2, torch.zeros(PROBE_BATCH, 3 * side * side))):
         try:
             with torch.inference_mode():
                 model.program(x)
@@ -315,8 +330,11 @@ def build_compiled_source(cfg: SourceConfig) -> FrozenSource:
         raise SourceError(f"{name} was exported for {static_side}x{static_side} images, so its input_size must be "
                           f"{static_side}, not {input_size} (or export it with a dynamic image size)")
 
+    # a video network: frames per clip from its metadata, else from a .pt2's static 5-D input (16, the
+    # usual clip length, when that dimension is dynamic); 0 for an image network
+    clip_len = meta.clip_len or ((spec.frames or 16) if spec.rank == 5 else 0)
     model = CompiledModel(module, spec.batch)
-    out = _probe(model, name, input_size, fmt)
+    out = _probe(model, name, input_size, fmt, clip_len)
     num_classes = int(out.shape[1])
     for expected, what in ((cfg.num_classes, "the preset's num_classes"), (meta.num_classes, meta.where)):
         if expected is not None and expected != num_classes:
@@ -331,7 +349,7 @@ def build_compiled_source(cfg: SourceConfig) -> FrozenSource:
         name=cfg.display_name(), module=model, num_classes=num_classes, input_size=input_size,
         mean=tuple(cfg.mean or meta.mean or IMAGENET_MEAN), std=tuple(cfg.std or meta.std or IMAGENET_STD),
         class_names=class_names,
-        origin=f"{'TorchScript file' if fmt == TORCHSCRIPT else 'torch.export program'} {path}")
+        origin=f"{'TorchScript file' if fmt == TORCHSCRIPT else 'torch.export program'} {path}", clip_len=clip_len)
     if not given_mean_std and meta.pixel_scale is not None:
         source.set_pixel_normalization(meta.pixel_scale, meta.pixel_offset or 0.0)
     return source
@@ -342,5 +360,5 @@ SOURCE_KINDS.add(SourceKindInfo(
     description="a TorchScript or torch.export (.pt2) file; no architecture needed",
     required={"path": "a compiled source needs the model file's path"},
     keys=("kind", "path", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "num_classes",
-          "class_names_file", "name"),
+          "class_names_file", "name", "clip_frames"),
     path_is="file", file_filter=COMPILED_FILTER))

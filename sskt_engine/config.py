@@ -77,6 +77,18 @@ def _source_kinds() -> list[str]:
 @dataclass(frozen=True)
 class TargetConfig:
     arch: str = option("resnet20", "Architecture of the network being trained.", choices=_architecture_names)
+    # Where the target's weights start (sskt_engine/target_init.py): "supervised" from pretrained
+    # weights is the fine-tuning baseline.
+    init: str = option("scratch", "Where the target's weights start: random (scratch), torchvision's pretrained "
+                       "weights for the architecture, a weights file, or the trained network of an earlier run. "
+                       "A classifier of another class count starts fresh.",
+                       choices=lambda: ("scratch", "torchvision", "checkpoint", "run"))
+    weights: str = option("", "init torchvision: the weights enum name, e.g. IMAGENET1K_V1 (empty: DEFAULT); read "
+                          "from the torch hub cache, never downloaded.")
+    path: str = option("", "init checkpoint: the weights file; init run: the run folder.")
+    checkpoint: str = option("best", "init run: which checkpoint of the run.", choices=lambda: ("best", "last"))
+    frozen_stages: int = option(0, "Freeze the stem and the first N stages of the pretrained target (weights and "
+                                "BatchNorm statistics fixed); 0: train everything.", min=0, max=8)
 
 
 @dataclass(frozen=True)
@@ -104,12 +116,17 @@ class SourceConfig:
                                    "optional).")
     checkpoint: str = option("best", "Which checkpoint of a run to use.", choices=lambda: ("best", "last"))
     name: str = option("", "A label for plots and tables; default: derived from the source.")
+    clip_frames: int = option(1, "Video data, image sources: frames of each clip the source sees; 1: the centre "
+                              "frame (as the SSKT authors), k: k evenly spaced frames, their soft labels averaged. "
+                              "Video sources see the whole clip.", min=1, max=64)
 
     def display_name(self) -> str:
         if self.name:
             return self.name
         if self.kind == "torchvision":
             return f"{self.arch}:{self.weights or 'DEFAULT'}"
+        if self.kind == "places365" and not self.path:
+            return f"places365:{self.arch}"
         return Path(self.path).name or self.path or self.kind
 
 
@@ -131,6 +148,13 @@ class DataConfig:
                                   "augment there: much faster for small datasets. auto: when it fits.",
                                   choices=lambda: ("auto", "on", "off"))
     num_workers: int = option(0, "DataLoader worker processes when the data is not device resident.", min=0, max=64)
+    # Video data (demo-video, ucf101, hmdb51, videofolder); image datasets ignore these.
+    clip_len: typing.Optional[int] = option(None, "Frames per clip the network sees (video datasets). Empty: the "
+                                            "dataset's default (16; the video demo 8).", min=1, max=512)
+    frame_stride: int = option(1, "Take every n-th frame when sampling a clip (video datasets).", min=1, max=64)
+    val_clips: int = option(1, "Clips per video at validation, evenly spaced, their scores averaged; 1: the "
+                            "centre clip (video datasets).", min=1, max=32)
+    split: int = option(1, "Official train/test split of UCF101 or HMDB51 (1, 2 or 3).", min=1, max=3)
 
 
 @dataclass(frozen=True)
@@ -175,6 +199,17 @@ class TrainConfig:
     source_precision: str = option("auto", "Precision the frozen sources run in: auto uses bfloat16 (or float16) "
                                    "with channels-last on CUDA and float32 elsewhere.",
                                    choices=lambda: ("auto", "float32", "bfloat16", "float16"))
+    source_view: str = option(
+        "augmented", "What the source models see (SSKT, KD). augmented: the same augmented batch as the target, "
+        "the paper's way; the sources run at every step. clean: each training image un-augmented, resized for "
+        "each source; their outputs are computed once before the first epoch (2 bytes per class per image, kept "
+        "in memory, or in a file when large) and reused every epoch. With augmentation off both are cached. "
+        "Measured on 1 CPU thread, ResNet-18 source at 96 px teaching ResNet-20 (benchmarks/source_cost.py): an "
+        "augmented epoch costs 3.1x a supervised one in CPU time; clean 1.03x after its first epoch (3.4x for the "
+        "first, which fills the cache). On the demo "
+        "(benchmarks/source_view_demo.py, final accuracy): augmented 97.20 ± 0.53 % (3 seeds), clean 96.90 ± 0.33 % "
+        "(2 seeds).",
+        choices=lambda: ("augmented", "clean"))
     multilabel_loss: str = option(
         "bce", "Target loss on multi-label data (ignored for single-label data). bce: BCE-with-logits per class, "
         "the default. ce: the SSKT authors' option, for replicating their VOC rows: T² times the soft "
@@ -187,6 +222,23 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class PaperConfig:
+    """A published figure the preset replicates (the presets under resources/presets/paper/);
+    ``sskt compare`` prints it beside the measured mean and the difference in standard deviations."""
+
+    reference: str = option("", "Where the figure is published, e.g. Hong et al., WACV 2022 (SSKT).")
+    row: str = option("", "The table, row and method the figure belongs to.")
+    metric: str = option("", "Validation key the figure is compared with (acc, map_samples, ...); empty: the run's "
+                         "headline metric.")
+    mean: typing.Optional[float] = option(None, "The published figure in percent (mean over the paper's runs).",
+                                          min=0.0, max=100.0)
+    std: typing.Optional[float] = option(None, "Its published standard deviation in percent, where given.",
+                                         min=0.0, max=100.0)
+    runs: typing.Optional[int] = option(None, "How many runs the published mean is over.", min=1, max=1000)
+    note: str = option("", "What differs from the authors' setting, or what is not published.")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     schema_version: int = option(SCHEMA_VERSION, "Preset format version.", min=1)
     name: str = option("experiment", "Name of the experiment; used in run folder names.")
@@ -195,6 +247,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     method: MethodOptions = field(default_factory=lambda: method_options("sskt"))
     train: TrainConfig = field(default_factory=TrainConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)  # only in presets that replicate a published row
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
@@ -345,6 +398,11 @@ class _Parser:
                 if raw not in allowed:
                     close = difflib.get_close_matches(raw, allowed, n=1)
                     hint_text = f"; did you mean '{close[0]}'?" if close else ""
+                    if not close and path and path[-1] == "arch":  # where more architectures come from
+                        from .user_folders import CONFIG_DIR_ENV, user_models_dir
+
+                        hint_text = (f"; more architectures come from .py files in the user models folder "
+                                     f"{user_models_dir()} (${CONFIG_DIR_ENV}/models) or from installed plugins")
                     self.fail(path, f"{_short(raw)} is not one of {', '.join(allowed)}{hint_text}")
             return raw
         raise TypeError(f"unsupported preset type {hint!r} at {_dotted(path)}")
@@ -474,9 +532,29 @@ def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
             values = getattr(src, key)
             if values is not None and key == "std" and any(v <= 0 for v in values):
                 p.fail(path + (key,), "every std must be greater than 0")
+    target = cfg.target
+    if target.init in ("checkpoint", "run") and not target.path:
+        what = "weights file" if target.init == "checkpoint" else "run folder"
+        p.fail(("target", "path"), f"target.init {target.init} needs the {what}'s path")
+    if target.frozen_stages and target.init == "scratch":
+        p.fail(("target", "frozen_stages"), "freezing stages of randomly initialised weights would fix them at "
+               "random; set target.init to start from pretrained weights")
     needs = METHODS.get(cfg.method.name).min_sources
     if len(cfg.sources) < needs:
         p.fail(("sources",), f"method {cfg.method.name} needs at least {needs} source model(s)")
+    _check_target_fits_data(cfg, p)
+
+
+def _check_target_fits_data(cfg: ExperimentConfig, p: _Parser) -> None:
+    """A video network (``ArchitectureInfo.clip_len``) trains on clips, an image network on images."""
+    video_net = ARCHITECTURES.get(cfg.target.arch).clip_len > 0
+    video_data = bool(getattr(DATASETS.get(cfg.data.dataset), "video", False))
+    if video_net and not video_data:
+        p.fail(("target", "arch"), f"{cfg.target.arch} is a video network (it takes clips of frames), but "
+               f"{cfg.data.dataset} holds images; pick an image architecture or a video dataset")
+    if video_data and not video_net:
+        p.fail(("target", "arch"), f"{cfg.target.arch} is an image network, but {cfg.data.dataset} holds video "
+               "clips; pick a video architecture (tiny3d, small3d, resnet3d_18, r3d_18, ...)")
 
 
 # ----------------------------------------------------------------------------- public API
@@ -668,7 +746,10 @@ def to_dict(cfg: Any) -> Any:
 
 
 def dumps_preset(cfg: ExperimentConfig) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, allow_unicode=True)
+    raw = to_dict(cfg)
+    if cfg.paper == PaperConfig():  # most presets replicate no published row: no empty section
+        del raw["paper"]
+    return yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, allow_unicode=True)
 
 
 def save_preset(cfg: ExperimentConfig, path: str | os.PathLike) -> None:

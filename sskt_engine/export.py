@@ -66,6 +66,9 @@ DEFAULT_SUFFIX = {"pt": ".pt", "safetensors": ".safetensors", "torchscript": ".t
 PREPROCESS = {"color": "RGB", "resize": "shorter side to input_size, then center crop to input_size x input_size",
               "scale": "pixel / 255", "normalize": "(x - mean) / std per channel"}
 
+CLIP_PREPROCESS = ("clip_len consecutive frames, each preprocessed as an image, stacked as "
+                   "[batch, 3, clip_len, input_size, input_size]")
+
 ProgressCallback = Callable[[str, float], None]  # (stage sentence, fraction done in [0, 1])
 
 
@@ -162,12 +165,12 @@ class LogitsAndAuxHeads(nn.Module):
 
 
 def aux_head_network(backbone: nn.Module, spec: dict[str, Any], aux: dict[str, torch.Tensor],
-                     input_size: int) -> LogitsAndAuxHeads:
+                     input_size: int, clip_len: int = 0) -> LogitsAndAuxHeads:
     """Rebuild the target network (backbone + heads, hooks included) and load the heads' weights."""
     from .models.target import TargetNetwork
 
     target = TargetNetwork(backbone, int(input_size), [int(c) for c in spec["classes"]], spec["kind"],
-                           int(spec.get("width", 0)))
+                           int(spec.get("width", 0)), clip_len=int(clip_len))
     missing, unexpected = target.aux_heads.load_state_dict(
         {k[len("aux_heads."):]: v for k, v in aux.items()}, strict=False)
     if missing or unexpected:
@@ -178,10 +181,12 @@ def aux_head_network(backbone: nn.Module, spec: dict[str, Any], aux: dict[str, t
 
 def _public_meta(meta: dict[str, Any], fmt: str) -> dict[str, Any]:
     keys = ("format", "app_version", "arch", "num_classes", "class_names", "input_size", "mean", "std", "method",
-            "sources", "val", "network", "checkpoint", "epoch", "run", "multi_label", "aux_heads")
+            "sources", "val", "network", "checkpoint", "epoch", "run", "multi_label", "aux_heads", "clip_len")
     public = {k: meta[k] for k in keys if k in meta}
     public["export_format"] = fmt
     public["preprocess"] = dict(PREPROCESS)
+    if meta.get("clip_len"):  # a video network: its input is a clip of frames, each preprocessed as above
+        public["preprocess"]["clip"] = CLIP_PREPROCESS
     public["outputs"] = ["logits"] + [f"aux_{i}" for i in range(len(meta.get("aux_heads", {}).get("classes", [])))]
     return public
 
@@ -243,8 +248,10 @@ def _onnx_module():
     try:
         import onnx
     except ImportError:
-        raise UserInputError("ONNX export needs the onnx package; install it with "
-                             "pip install 'sskt-studio[onnx]' (or pip install onnx onnxruntime)") from None
+        from .export_formats import ONNX_INSTALL
+
+        raise UserInputError(f"ONNX export needs the onnx package, which this installation lacks; install it with "
+                             f"{ONNX_INSTALL}") from None
     return onnx
 
 
@@ -325,6 +332,14 @@ def _check_meta_values(meta: dict[str, Any], path: Path) -> None:
             raise UserInputError(f"{path.name}: its metadata gives an impossible {key} ({str(values)[:60]})")
     if not isinstance(meta["arch"], str):
         raise UserInputError(f"{path.name}: its metadata names no architecture")
+    clip = meta.get("clip_len", 0)
+    if isinstance(clip, bool) or not isinstance(clip, int) or not 0 <= clip <= 4096:
+        raise UserInputError(f"{path.name}: its metadata gives an impossible clip length ({str(clip)[:40]})")
+
+
+def clip_length(meta: dict[str, Any]) -> int:
+    """Frames per clip a model file's network takes; 0 for an image network."""
+    return int(meta.get("clip_len") or 0)
 
 
 def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> ExportedModel:
@@ -346,7 +361,7 @@ def _load_state_dict_file(path: Path, fmt: str, with_aux_heads: bool) -> Exporte
     backbone.eval()
     module: nn.Module = backbone
     if with_aux_heads and aux and "aux_heads" in meta:
-        module = aux_head_network(backbone, meta["aux_heads"], aux, int(meta["input_size"]))
+        module = aux_head_network(backbone, meta["aux_heads"], aux, int(meta["input_size"]), clip_length(meta))
 
     @torch.no_grad()
     def run(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -448,7 +463,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
 def _probe_batch(meta: dict[str, Any]) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     side = int(meta["input_size"])
-    return torch.randn(PROBE_BATCH, 3, side, side, generator=generator)
+    frames = (clip_length(meta),) if clip_length(meta) else ()  # clips: [batch, 3, T, side, side]
+    return torch.randn(PROBE_BATCH, 3, *frames, side, side, generator=generator)
 
 
 def _max_abs_diff(got: tuple[torch.Tensor, ...], expected: tuple[torch.Tensor, ...]) -> float:
@@ -576,7 +592,7 @@ def _prepare(folder: RunFolder, fmt: str, checkpoint: str, keep_aux_heads: bool,
     meta = _public_meta(meta, fmt)
     module: nn.Module = backbone
     if aux:
-        module = aux_head_network(backbone, meta["aux_heads"], aux, int(meta["input_size"]))
+        module = aux_head_network(backbone, meta["aux_heads"], aux, int(meta["input_size"]), clip_length(meta))
     example = _probe_batch(meta)[:TRACE_BATCH]
     return _Exportable(backbone, module, aux, meta, example), notes
 

@@ -33,6 +33,11 @@ class FrozenSource:
     # equivalent values on [0, 1] pixels, for anything that only reads those.
     pixel_scale: float | None = None
     pixel_offset: float | None = None
+    # Clips (``clip_sources``): a video network takes whole clips [B, 3, T, H, W] (``clip_len`` > 0,
+    # the clip length it was made for); an image network (0) sees ``clip_frames`` frames of each
+    # clip, 1 being the centre frame, and labels the clip with the mean of their soft labels.
+    clip_len: int = 0
+    clip_frames: int = 1
 
     def set_pixel_normalization(self, scale: float, offset: float) -> None:
         self.pixel_scale, self.pixel_offset = float(scale), float(offset)
@@ -50,6 +55,10 @@ class FrozenSource:
                "mean": list(self.mean), "std": list(self.std), "origin": self.origin}
         if self.pixel_scale is not None:
             out.update(pixel_scale=self.pixel_scale, pixel_offset=self.pixel_offset)
+        if self.clip_len:
+            out["clip_len"] = self.clip_len
+        if self.clip_frames != 1:
+            out["clip_frames"] = self.clip_frames
         return out
 
 

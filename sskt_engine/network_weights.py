@@ -40,6 +40,13 @@ def native_input_size(arch: str) -> int:
     return 224
 
 
+def native_clip_len(arch: str) -> int:
+    """Frames per clip a registered video architecture was made for; 0 for image networks."""
+    from .models import ARCHITECTURES
+
+    return int(ARCHITECTURES.get(arch).clip_len) if arch in ARCHITECTURES else 0
+
+
 def classifier_key(model: nn.Module) -> str | None:
     """The weight of the last linear layer: its rows are the classes."""
     names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]

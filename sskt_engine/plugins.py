@@ -51,13 +51,11 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-import appdirs
-
 from .catalog import load_builtins
 from .registry import ARCHITECTURES, ArchitectureInfo, Registry
+from .user_folders import CONFIG_DIR_ENV, user_config_dir, user_models_dir  # noqa: F401  (re-exported)
 
 ENTRY_POINT_GROUP = "sskt_studio.architectures"
-CONFIG_DIR_ENV = "SSKT_STUDIO_CONFIG_DIR"
 TIMEOUT_ENV = "SSKT_STUDIO_PLUGIN_TIMEOUT"
 DEFAULT_TIME_LIMIT_S = 20.0  # an import that takes longer is taken for a hang (a cold torch import is ~3 s)
 USER_MODELS_NOTICE = (
@@ -68,19 +66,6 @@ USER_MODELS_NOTICE = (
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][\w.+-]{0,79}$")
 _lock = threading.Lock()
 _warnings: list[str] | None = None  # None until load_plugins has run once
-
-
-def user_config_dir() -> Path:
-    """The app's config folder (the same one the GUI's settings use)."""
-    env = os.environ.get(CONFIG_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(appdirs.user_config_dir("sskt-studio", "SSKT"))
-
-
-def user_models_dir() -> Path:
-    """Where users put ``.py`` files that register architectures (it may not exist yet)."""
-    return user_config_dir() / "models"
 
 
 def load_plugins() -> list[str]:
@@ -153,6 +138,8 @@ def _commit(staging: _StagingRegistry, origin: str, label: str) -> list[str]:
         elif not callable(entry.build):
             warnings.append(f"{label} registered architecture {entry.name!r} as a {type(entry.build).__name__}, not "
                             f"a function of the class count; it was skipped")
+        elif _wrong_signature(entry.build):
+            warnings.append(_signature_warning(label, entry.name, entry.build))
         elif isinstance(entry, ArchitectureInfo):
             ARCHITECTURES.add(dataclasses.replace(entry, origin=origin))
         else:
@@ -331,6 +318,31 @@ def _import_user_file(file: Path, label: str) -> list[str]:
     return warnings
 
 
+def _wrong_signature(build: Callable[..., Any]) -> bool:
+    """Whether ``build(num_classes)`` cannot be called as the app calls it (found now, as one
+    warning naming the file, rather than as a traceback when a run builds the network)."""
+    import inspect
+
+    try:
+        inspect.signature(build).bind(10)
+    except TypeError:
+        return True
+    except ValueError:  # no signature to read (a builtin): it gets the benefit of the doubt
+        return False
+    return False
+
+
+def _signature_warning(label: str, name: str, build: Callable[..., Any]) -> str:
+    import inspect
+
+    try:
+        shown = f"{getattr(build, '__name__', 'builder')}{inspect.signature(build)}"
+    except (TypeError, ValueError):
+        shown = repr(build)
+    return (f"{label} registered architecture {name!r} with builder {shown}, which cannot be called with the class "
+            f"count alone (the app calls build(num_classes)); it was skipped")
+
+
 def _check_direct(keys: list[str], label: str) -> tuple[list[str], list[str]]:
     """Entries a file added straight into ARCHITECTURES at import get the checks ``_commit``
     gives staged ones; a refused one is taken out again."""
@@ -343,6 +355,8 @@ def _check_direct(keys: list[str], label: str) -> tuple[list[str], list[str]]:
         elif not callable(info.build):
             warnings.append(f"{label} registered architecture {key!r} as a {type(info.build).__name__}, not a "
                             f"function of the class count; it was skipped")
+        elif _wrong_signature(info.build):
+            warnings.append(_signature_warning(label, key, info.build))
         else:
             kept.append(key)
             continue

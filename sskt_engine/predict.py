@@ -4,6 +4,10 @@ Preprocessing is what the metadata says (``export.PREPROCESS``) and what trainin
 image folder does: RGB, shorter side resized to ``input_size``, centre crop, pixels
 scaled to [0, 1], then ``(x - mean) / std``. Probabilities are a softmax over the
 logits, or a sigmoid per class for a multi-label model.
+
+A video model (its metadata gives ``clip_len``) classifies video files and frame folders: the
+centre clip of ``clip_len`` frames, each frame preprocessed as an image (decoding is
+``data.video_decoding.read_prediction_clip``'s, the same as validation's centre clip).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 
 from .errors import UserInputError
-from .export import ExportedModel, load_exported
+from .export import ExportedModel, clip_length, load_exported
 from .tasks import output_activation
 
 
@@ -40,8 +44,10 @@ class Predictor:
         self.model: ExportedModel = load_exported(model_file)
         meta = self.model.metadata
         self.input_size = int(meta["input_size"])
-        self.mean = torch.tensor([float(v) for v in meta["mean"]]).view(1, 3, 1, 1)
-        self.std = torch.tensor([float(v) for v in meta["std"]]).view(1, 3, 1, 1)
+        self.clip_len = clip_length(meta)  # 0: an image model; else it classifies clips of this many frames
+        shape = (1, 3, 1, 1, 1) if self.clip_len else (1, 3, 1, 1)
+        self.mean = torch.tensor([float(v) for v in meta["mean"]]).view(shape)
+        self.std = torch.tensor([float(v) for v in meta["std"]]).view(shape)
         self.num_classes = int(meta["num_classes"])
         names = meta.get("class_names")
         if not isinstance(names, list) or len(names) != self.num_classes:
@@ -55,9 +61,12 @@ class Predictor:
         return self.model.metadata
 
     def pixels(self, image: str | os.PathLike) -> torch.Tensor:
-        """One image file as float [3, S, S] in [0, 1] (RGB, resized and centre-cropped)."""
+        """One image file as float [3, S, S] in [0, 1] (RGB, resized and centre-cropped); for a video
+        model one video file or frame folder as its centre clip, float [3, T, S, S]."""
         from .data.image_folder import load_rgb
 
+        if self.clip_len:
+            return self.clip_pixels(image)
         path = Path(image)
         if not path.is_file():
             raise UserInputError(f"image {path} does not exist" if not path.exists() else f"{path} is not a file")
@@ -68,6 +77,17 @@ class Predictor:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise UserInputError(f"image {path.name} cannot be read as an image ({reason})") from None
         return torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
+
+    def clip_pixels(self, video: str | os.PathLike) -> torch.Tensor:
+        """The centre clip of a video file or frame folder, float [3, T, S, S] in [0, 1]."""
+        from .data.video_decoding import read_prediction_clip
+        from .errors import DataError
+
+        try:
+            clip = read_prediction_clip(os.fspath(video), self.clip_len, self.input_size)
+        except DataError as exc:
+            raise UserInputError(str(exc)) from None
+        return clip.float() / 255.0
 
     def preprocess(self, images: Sequence[str | os.PathLike]) -> torch.Tensor:
         """Image files to the normalized batch the network expects, [N, 3, S, S]."""

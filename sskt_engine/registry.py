@@ -28,7 +28,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class ArchitectureInfo:
     """A target or source architecture. ``build(num_classes)`` returns a fresh, randomly
-    initialised ``nn.Module`` mapping images to logits."""
+    initialised ``nn.Module`` mapping images (or clips, for a video network) to logits."""
 
     name: str
     build: Callable[[int], Any]
@@ -37,6 +37,9 @@ class ArchitectureInfo:
     description: str = ""
     torchvision_name: str = ""  # for torchvision models: the name torchvision knows
     origin: str = "built-in"  # where a plugin's entry came from, for the GUI
+    # 0: an image network ([B, 3, H, W]); otherwise a video network taking clips [B, 3, T, H, W],
+    # and the clip length it was designed for (any T works; this one is its default).
+    clip_len: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,13 @@ class DatasetInfo:
     load: Callable[[Any], Any]
     description: str = ""
     needs_root: bool = True  # reads files from data.root
-    image_size: int | None = None  # None: set by data.image_size or the files
-    num_classes: int | None = None  # None: found in the files
-    task: str = "single_label"  # the kind of labels; see sskt_engine.tasks
     # data.root may also name one file, of this file-dialog filter (e.g. "CSV files (*.csv)");
     # empty: root is always a folder
     root_file_filter: str = ""
+    image_size: int | None = None  # None: set by data.image_size or the files
+    num_classes: int | None = None  # None: found in the files
+    task: str = "single_label"  # the kind of labels; see sskt_engine.tasks
+    video: bool = False  # samples are clips: the data keys clip_len, frame_stride, val_clips (and split) apply
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,8 @@ class Registry(Generic[T]):
 
 
 def _legacy_architecture(key: str, build: Any, meta: dict[str, Any]) -> ArchitectureInfo:
-    known = {name: meta[name] for name in ("input_size", "family", "description", "torchvision_name", "origin")
+    known = {name: meta[name] for name in ("input_size", "family", "description", "torchvision_name", "origin",
+                                           "clip_len")
              if name in meta}
     return ArchitectureInfo(name=key, build=build, **known)
 

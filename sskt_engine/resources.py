@@ -38,6 +38,12 @@ def builtin_presets() -> list[Path]:
     return sorted(folder.glob("*.yaml"), key=lambda p: (p.stem != "demo", p.stem))
 
 
+def paper_presets() -> list[Path]:
+    """The presets that replicate the paper's table rows (``presets/paper/``), by name."""
+    folder = presets_dir() / "paper"
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
 def demo_preset() -> Path | None:
     path = presets_dir() / "demo.yaml"
     return path if path.is_file() else None
@@ -48,9 +54,11 @@ def is_builtin(path: str | Path | None) -> bool:
     if path is None:
         return False
     try:
-        return Path(path).resolve().parent == presets_dir().resolve()
+        parent = Path(path).resolve().parent
+        return parent in (presets_dir().resolve(), (presets_dir() / "paper").resolve())
     except OSError:
         return False
 
 
-__all__ = ["resource_root", "resource_path", "presets_dir", "builtin_presets", "demo_preset", "is_builtin"]
+__all__ = ["resource_root", "resource_path", "presets_dir", "builtin_presets", "paper_presets", "demo_preset",
+           "is_builtin"]

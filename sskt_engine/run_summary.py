@@ -25,6 +25,10 @@ from .metric_info import ACCURACY, MetricInfo
 
 SCHEMA_VERSION = 2
 RUNNING = "running"  # the status of a run that has not said otherwise (runs.RUNNING is the same word)
+# Why a run without a held-out validation split has no best epoch (tables and the CLI say it).
+NO_SELECTION_REASON = ("no held-out validation split (data.val_split 0): the validation numbers are the test "
+                       "split's, and choosing the best epoch on them would flatter every method, so the final "
+                       "epoch is reported")
 
 # schema 1 key -> schema 2 field
 _RENAMED_IN_2 = {"best_val_acc": "best_score", "final_val_acc": "final_score"}
@@ -44,6 +48,12 @@ class RunSummary:
     epochs_completed: int = 0
     best_score: float | None = None  # headline metric on the validation split at the best epoch
     best_epoch: int | None = None  # 1-based number of that epoch
+    # How the best epoch was chosen: "validation" (on a split held out of train), "none" (no held-out
+    # split: best_score/best_epoch stay empty, best_score_absent says why), "" (written before this field).
+    selection: str = ""
+    best_score_absent: str = ""
+    best_test_score: float | None = None  # headline metric on the test split at the best epoch ("validation")
+    final_test_score: float | None = None  # ... and at the last epoch
     final_score: float | None = None  # headline metric at the last completed epoch
     final_val: dict[str, float] = field(default_factory=dict)  # every validation number of that epoch
     device: str = ""
@@ -101,6 +111,10 @@ class RunSummary:
             epochs_completed=jf.integer(data.get("epochs_completed"), 0) or 0,
             best_score=jf.number(data.get("best_score")),
             best_epoch=jf.integer(data.get("best_epoch")),
+            selection=jf.text(data.get("selection")),
+            best_score_absent=jf.text(data.get("best_score_absent")),
+            best_test_score=jf.number(data.get("best_test_score")),
+            final_test_score=jf.number(data.get("final_test_score")),
             final_score=jf.number(data.get("final_score")),
             final_val=jf.number_dict(data.get("final_val")),
             device=jf.text(data.get("device")),

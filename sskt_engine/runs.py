@@ -76,6 +76,7 @@ class RunInfo:
     started: str
     message: str
     metric: MetricInfo = ACCURACY
+    best_absent: str = ""  # why best_score is empty although epochs completed (no held-out validation split)
 
 
 class RunFolder:
@@ -189,7 +190,7 @@ class RunFolder:
             path=self.path, name=summary.name or self.path.name, status=self.status(summary),
             method=summary.method, epochs_completed=summary.epochs_completed, epochs=summary.epochs,
             best_score=summary.best_score, final_score=summary.final_score, started=summary.started,
-            message=summary.message, metric=summary.metric,
+            message=summary.message, metric=summary.metric, best_absent=summary.best_score_absent,
         )
 
     # -- writing ----------------------------------------------------------------------------

@@ -28,12 +28,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .clip_sources import label_clips
 from .config import SourceConfig
 from .errors import SourceError, UserInputError
 from .frozen_source import IMAGENET_MEAN, IMAGENET_STD, FrozenSource, resolve_path
 from .model_files import checked_class_count, read_tensor_file
-from .network_weights import build_any_architecture, classifier_key, load_weights_into, native_input_size, \
-    torchvision_classifiers
+from .network_weights import build_any_architecture, classifier_key, load_weights_into, native_clip_len, \
+    native_input_size, torchvision_classifiers
 from .registry import SOURCE_KINDS, SourceKindInfo
 
 # Names other modules and older code import from here.
@@ -134,7 +135,8 @@ def _build_torchvision(cfg: SourceConfig) -> FrozenSource:
         input_size=cfg.input_size or _crop_size(weights),
         mean=tuple(cfg.mean or getattr(transforms, "mean", IMAGENET_MEAN)),
         std=tuple(cfg.std or getattr(transforms, "std", IMAGENET_STD)),
-        class_names=categories or None, origin=f"torchvision {cfg.arch} {weights.name}")
+        class_names=categories or None, origin=f"torchvision {cfg.arch} {weights.name}",
+        clip_len=native_clip_len(cfg.arch))
 
 
 # ----------------------------------------------------------------------------- checkpoint files
@@ -165,7 +167,8 @@ def _build_checkpoint(cfg: SourceConfig) -> FrozenSource:
         input_size=cfg.input_size or _int_or_none(meta.get("input_size")) or native_input_size(arch),
         mean=tuple(cfg.mean or _floats(meta.get("mean")) or IMAGENET_MEAN),
         std=tuple(cfg.std or _floats(meta.get("std")) or IMAGENET_STD),
-        class_names=_names(meta.get("class_names")), origin=f"file {path}")
+        class_names=_names(meta.get("class_names")), origin=f"file {path}",
+        clip_len=_int_or_none(meta.get("clip_len")) or native_clip_len(arch))
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -230,26 +233,28 @@ def _build_run(cfg: SourceConfig) -> FrozenSource:
         name=cfg.name or folder.path.name, module=model, num_classes=meta.num_classes,
         input_size=cfg.input_size or meta.input_size,
         mean=tuple(cfg.mean or meta.mean), std=tuple(cfg.std or meta.std),
-        class_names=meta.class_names or None, origin=f"run {folder.path}")
+        class_names=meta.class_names or None, origin=f"run {folder.path}",
+        clip_len=_int_or_none(meta.extra.get("clip_len")) or native_clip_len(meta.arch_of(network)))
 
 
 SOURCE_KINDS.add(SourceKindInfo(
     name="torchvision", build=_build_torchvision, title="torchvision",
     description="torchvision pretrained weights, read from the torch hub cache",
     required={"arch": "a torchvision source needs the model name, e.g. resnet50"},
-    keys=("kind", "arch", "weights", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "name")))
+    keys=("kind", "arch", "weights", "input_size", "mean", "std", "pixel_scale", "pixel_offset", "name",
+          "clip_frames")))
 SOURCE_KINDS.add(SourceKindInfo(
     name="checkpoint", build=_build_checkpoint, title="checkpoint file",
     description="a checkpoint file (torch zip, .pth.tar, safetensors)",
     required={"path": "a checkpoint source needs the file's path"},
     keys=("kind", "arch", "path", "num_classes", "input_size", "mean", "std", "pixel_scale", "pixel_offset",
-          "name"),
+          "name", "clip_frames"),
     path_is="file", file_filter=CHECKPOINT_FILTER))
 SOURCE_KINDS.add(SourceKindInfo(
     name="run", build=_build_run, title="earlier run",
     description="the trained network of an earlier run of this app",
     required={"path": "a run source needs the run folder's path"},
-    keys=("kind", "path", "checkpoint", "name"), path_is="folder"))
+    keys=("kind", "path", "checkpoint", "name", "clip_frames"), path_is="folder"))
 
 
 def build_source(cfg: SourceConfig, device: torch.device | str = "cpu") -> FrozenSource:
@@ -259,6 +264,7 @@ def build_source(cfg: SourceConfig, device: torch.device | str = "cpu") -> Froze
     built-in kind). ``pixel_scale``/``pixel_offset`` in the preset override any normalization
     the source brings."""
     source = SOURCE_KINDS.get(cfg.kind).build(cfg)
+    source.clip_frames = cfg.clip_frames
     if cfg.pixel_scale is not None:
         source.set_pixel_normalization(cfg.pixel_scale, cfg.pixel_offset or 0.0)
     source.module.eval().requires_grad_(False).to(device)
@@ -286,8 +292,8 @@ class SourceEnsemble(nn.Module):
         self.channels_last = channels_last
         self.nets = nn.ModuleList(s.module for s in self.sources)
         if channels_last:
-            for net in self.nets:
-                if not isinstance(net, torch.jit.ScriptModule):
+            for source, net in zip(self.sources, self.nets):
+                if not isinstance(net, torch.jit.ScriptModule) and not source.clip_len:  # 2-D layouts only
                     net.to(memory_format=torch.channels_last)
         groups: dict[tuple, list[int]] = {}
         for index, s in enumerate(self.sources):
@@ -305,36 +311,50 @@ class SourceEnsemble(nn.Module):
     def names(self) -> list[str]:
         return [s.name for s in self.sources]
 
+    def prepared(self, pixels: torch.Tensor, group: int) -> torch.Tensor:
+        """Images [N, 3, H, W] in [0, 1] as the sources of ``group`` take them: resized, normalized."""
+        size, multiplier, _, _ = self.groups[group][0]
+        x = pixels
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        if multiplier != 1.0:
+            x = x * multiplier
+        x = (x - getattr(self, f"shift{group}")) / getattr(self, f"divisor{group}")
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """Each source's logits for images [B, 3, H, W] or clips [B, 3, T, H, W] (``clip_sources``
+        says what each source sees of a clip), all float32 [B, classes]."""
         outputs: list[torch.Tensor | None] = [None] * len(self.sources)
         if self.autocast_dtype is not None:
             precision = torch.autocast(pixels.device.type, dtype=self.autocast_dtype)
         else:
             precision = contextlib.nullcontext()
         with torch.inference_mode(), precision:
-            for group, ((size, multiplier, _, _), members) in enumerate(self.groups):
-                x = pixels
-                if x.shape[-1] != size or x.shape[-2] != size:
-                    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-                if multiplier != 1.0:
-                    x = x * multiplier
-                x = (x - getattr(self, f"shift{group}")) / getattr(self, f"divisor{group}")
-                if self.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                for index in members:
-                    outputs[index] = self.nets[index](x)
+            if pixels.dim() == 5:  # clips
+                outputs = label_clips(self, pixels)
+            else:
+                for group, (_, members) in enumerate(self.groups):
+                    x = self.prepared(pixels, group)
+                    for index in members:
+                        outputs[index] = self.nets[index](x)
         # Inference tensors cannot be saved for backward; a clone outside the mode is a normal tensor.
         return [o.float().clone() for o in outputs]
 
 
 def source_settings(precision: str, device: torch.device) -> dict[str, Any]:
     """Keyword arguments of ``SourceEnsemble`` for ``train.source_precision`` on ``device``:
-    auto means bfloat16 (or float16) with channels_last on CUDA, float32 elsewhere."""
+    auto means bfloat16 (or float16) on CUDA, float32 elsewhere. Channels-last on CUDA and CPU:
+    on this project's CPU it cut the sources' CPU time to 0.80x (ResNet-18 at 96 px) and 0.69x
+    (the demo's source) (``benchmarks/source_cost.py --levers``); MPS is left as it was."""
     cuda = device.type == "cuda"
+    channels_last = device.type in ("cuda", "cpu")
     if precision == "auto":
         if not cuda:
-            return {"precision": "float32", "channels_last": False}
+            return {"precision": "float32", "channels_last": channels_last}
         precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if precision != "float32" and not cuda:
         precision = "float32"  # autocast in half precision is a CUDA feature; CPU stays exact
-    return {"precision": precision, "channels_last": cuda}
+    return {"precision": precision, "channels_last": channels_last}

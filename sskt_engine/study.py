@@ -43,7 +43,11 @@ from .atomic import atomic_write_text
 from .config import ExperimentConfig, from_dict, method_options, to_dict
 from .errors import UserInputError
 from .metric_info import ACCURACY, MetricInfo
+from .run_lock import RunBusy, RunLock
 from .run_summary import RunSummary
+from .study_jobs import JobOutcome, SerialRunner, StudyJob, run_jobs
+from .study_stats import mean_std, study_metric  # noqa: F401  (re-exported)
+from .study_variants import Variant
 from .runs import FINISHED, RunFolder, _slug, default_runs_root, now_iso
 
 STUDY_FORMAT = "sskt-studio-study"
@@ -102,10 +106,16 @@ class StudySpec:
     teacher_arch: str = ""  # or: train a teacher per seed, supervised, on the same labelled subset
     name: str = ""
     preset_path: str = ""
+    # Rows that are not plain methods (``study_variants``: source ablations, grids); empty: one row per method.
+    variants: tuple[Variant, ...] = ()
 
     @property
     def title(self) -> str:
         return self.name or self.config.name
+
+    def rows(self) -> tuple[Variant, ...]:
+        """What the study trains per seed, in table order."""
+        return self.variants or tuple(Variant(method, method) for method in self.methods)
 
 
 def split_overrides(items: Iterable[str], methods: Sequence[str]) -> tuple[list[str], dict[str, tuple[str, ...]]]:
@@ -144,15 +154,19 @@ def _teacher_source(path: str) -> dict[str, Any]:
     return {"kind": kind, "path": str(Path(path).expanduser()), "name": "teacher"}
 
 
-def run_config(spec: StudySpec, method: str, seed: int, teacher_run: str = "") -> ExperimentConfig:
-    """The validated preset of one run: the study's preset with this method and seed."""
+def run_config(spec: StudySpec, method: str, seed: int, teacher_run: str = "",
+               variant: Variant | None = None) -> ExperimentConfig:
+    """The validated preset of one run: the study's preset with this method and seed (and a
+    variant's sources and overrides)."""
     from .methods import METHODS
 
     raw = to_dict(spec.config)
     if spec.config.method.name != method:  # each method reads its own keys: its defaults, then --set m:...
         raw["method"] = to_dict(method_options(method))
     raw["train"]["seed"] = seed
-    raw["name"] = _run_name(spec.title, method, seed)
+    raw["name"] = _run_name(spec.title, variant.slug if variant is not None else method, seed)
+    if variant is not None and variant.sources is not None:
+        raw["sources"] = [raw["sources"][i] for i in variant.sources]
     if not _uses_sources(method):
         raw["sources"] = []
     if method == "kd" and (teacher_run or spec.teacher):
@@ -165,7 +179,8 @@ def run_config(spec: StudySpec, method: str, seed: int, teacher_run: str = "") -
     if len(raw["sources"]) < needs:
         raise UserInputError(f"{method} needs at least {needs} source model(s) and the preset has "
                              f"{len(raw['sources']) or 'none'}")
-    return from_dict(raw, overrides=spec.method_overrides.get(method, ()), source=f"{method} run")
+    overrides = tuple(spec.method_overrides.get(method, ())) + (variant.overrides if variant is not None else ())
+    return from_dict(raw, overrides=overrides, source=f"{variant.label if variant is not None else method} run")
 
 
 def teacher_config(spec: StudySpec, seed: int) -> ExperimentConfig:
@@ -233,6 +248,11 @@ def _result(method: str, seed: int, status: str, folder: RunFolder | None, messa
         "final_val_acc": summary.final_score,
         "final_val": summary.final_val,
         "best_epoch": summary.best_epoch,
+        # honest model selection: how the best epoch was chosen, and the test split's score there
+        "selection": summary.selection,
+        "best_score_absent": summary.best_score_absent,
+        "test_at_best": summary.best_test_score,
+        "final_test": summary.final_test_score,
         "epochs_completed": summary.epochs_completed,
         "wall_time_s": summary.wall_time_s,
         "message": message or summary.message,
@@ -240,15 +260,6 @@ def _result(method: str, seed: int, status: str, folder: RunFolder | None, messa
     if folder is not None:
         result["metric"] = summary.metric.to_json()
     return result
-
-
-def study_metric(state: dict[str, Any]) -> MetricInfo:
-    """The headline metric of a study's runs (all share the data, so the task): what its tables
-    and curves show. Studies written before runs named it hold accuracy."""
-    for result in state.get("runs", []) + state.get("teacher_runs", []):
-        if isinstance(result.get("metric"), dict):
-            return MetricInfo.from_json(result["metric"])
-    return ACCURACY
 
 
 def validate_spec(spec: StudySpec) -> None:
@@ -274,7 +285,7 @@ def validate_spec(spec: StudySpec) -> None:
 
 def run_study(spec: StudySpec, runs_root: str | os.PathLike | None = None,
               on_event: Callable[[Any], None] | None = None, stop_event: threading.Event | None = None,
-              trainer_class: Any = None) -> Path:
+              trainer_class: Any = None, runner: Any = None, resume: str | os.PathLike | None = None) -> Path:
     """Run the study and write its folder; returns the folder. Bad input (unknown method, bad
     preset, missing dataset) raises ``UserInputError`` before anything is written. Trainer
     events are passed to ``on_event`` as they come, between ``StudyRunStarted`` and
@@ -286,12 +297,65 @@ def run_study(spec: StudySpec, runs_root: str | os.PathLike | None = None,
     emit = on_event or (lambda event: None)
     splits = {seed: split_fingerprint(spec.config, seed) for seed in spec.seeds}  # also: the data can be read
     root = Path(runs_root) if runs_root is not None else default_runs_root()
-    study_dir = _create_study_dir(root, spec.title)
+    fingerprint = spec_fingerprint(spec)
+    created = now_iso()
+    if resume is not None:  # the same study again: finished runs are kept, unfinished ones resumed
+        study_dir = Path(resume)
+        earlier = load_study(study_dir)
+        if earlier.get("spec") != fingerprint:
+            raise UserInputError(f"study {study_dir.name} was started with other settings (preset, methods, seeds "
+                                 "or overrides); run the command it was started with, or start a new study")
+        created = earlier.get("created") or created
+    else:
+        study_dir = _create_study_dir(root, spec.title)
+    lock = RunLock(study_dir)
+    try:
+        lock.acquire(retry_s=0.5)
+    except RunBusy:
+        raise UserInputError(f"study {study_dir.name} is being run by another process; wait for it or stop it") \
+            from None
+    try:
+        return _run_study_locked(spec, study_dir, splits, fingerprint, created, emit, stop_event, trainer_class,
+                                 runner)
+    finally:
+        lock.release()
+
+
+def spec_fingerprint(spec: StudySpec) -> str:
+    """What makes two studies the same study: preset, rows, seeds, overrides and teacher."""
+    what = {"preset": _preset_text(spec.config), "rows": [row.to_json() for row in spec.rows()],
+            "seeds": list(spec.seeds), "overrides": {k: list(v) for k, v in spec.method_overrides.items()},
+            "teacher": spec.teacher, "teacher_arch": spec.teacher_arch}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def find_resumable(spec: StudySpec, runs_root: str | os.PathLike | None = None) -> Path | None:
+    """The newest study of the same spec under ``<runs_root>/studies`` that did not finish (stopped,
+    killed or incomplete): what running the same ``sskt compare`` again continues."""
+    studies = (Path(runs_root) if runs_root is not None else default_runs_root()) / "studies"
+    if not studies.is_dir():
+        return None
+    fingerprint = spec_fingerprint(spec)
+    for path in sorted(studies.iterdir(), reverse=True):
+        try:
+            state = json.loads((path / "study.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if state.get("spec") == fingerprint and state.get("status") != "finished":
+            return path
+    return None
+
+
+def _run_study_locked(spec: StudySpec, study_dir: Path, splits: dict[int, Any], fingerprint: str, created: str,
+                      emit: Callable[[Any], None], stop_event: threading.Event, trainer_class: Any,
+                      runner: Any) -> Path:
     runs_dir = study_dir / "runs"
     state: dict[str, Any] = {
-        "format": STUDY_FORMAT, "version": 1, "name": spec.title, "preset": spec.preset_path,
-        "preset_text": _preset_text(spec.config), "created": now_iso(), "finished": None, "status": "running",
-        "methods": list(spec.methods), "seeds": list(spec.seeds),
+        "format": STUDY_FORMAT, "version": 1, "name": spec.title, "preset": spec.preset_path, "spec": fingerprint,
+        "preset_text": _preset_text(spec.config), "created": created, "finished": None, "status": "running",
+        "methods": [row.label for row in spec.rows()], "seeds": list(spec.seeds),
+        "variants": [row.to_json() for row in spec.variants],
+        "grid_val_split": spec.config.data.val_split if any(v.kind == "grid" for v in spec.variants) else None,
         "method_overrides": {k: list(v) for k, v in spec.method_overrides.items()},
         "teacher": spec.teacher, "teacher_arch": spec.teacher_arch,
         "splits": {str(seed): info for seed, info in splits.items()},
@@ -300,56 +364,91 @@ def run_study(spec: StudySpec, runs_root: str | os.PathLike | None = None,
     _write_state(study_dir, state)
 
     train_kd_teachers = bool(spec.teacher_arch) and "kd" in spec.methods
-    total = len(spec.seeds) * (len(spec.methods) + (1 if train_kd_teachers else 0))
-    index = 0
+    total = len(spec.seeds) * (len(spec.rows()) + (1 if train_kd_teachers else 0))
     skipped: dict[str, str] = state["skipped"]
+    runner = runner or SerialRunner(trainer_class)
+    counter = iter(range(1, total + 1))
+    started_at: dict[tuple[str, int], int] = {}
 
-    def train_one(method: str, seed: int, make_config: Callable[[], ExperimentConfig],
-                  blocked: str = "") -> dict[str, Any]:
-        nonlocal index
-        index += 1
-        emit(StudyRunStarted(index, total, method, seed, time.time()))
-        if blocked:
-            result = _result(method, seed, "not run", None, blocked)
-        elif method in skipped:
-            result = _result(method, seed, "skipped", None, skipped[method])
-        elif stop_event.is_set():
-            result = _result(method, seed, "not run", None, "the study was stopped before this run")
-        else:
-            try:
-                config = make_config()
-                folder = trainer_class(config, runs_dir, emit, stop_event).run()
-            except UserInputError as exc:  # refused at set-up: no folder, the method cannot run here
-                skipped[method] = str(exc)
-                result = _result(method, seed, "skipped", None, str(exc))
-            except Exception as exc:  # noqa: BLE001  a bug in one method's set-up must not end the study
-                first = (str(exc).strip().splitlines() or [""])[0][:300]
-                result = _result(method, seed, "failed", None, f"set-up failed: {type(exc).__name__}: {first}")
-            else:
-                result = _result(method, seed, folder.summary().status, folder)
-        emit(StudyRunEnded(index, total, method, seed, result["status"], result["best_val_acc"],
+    def begin(label: str, seed: int) -> None:
+        started_at[(label, seed)] = next(counter)
+        emit(StudyRunStarted(started_at[(label, seed)], total, label, seed, time.time()))
+
+    def end(label: str, seed: int, result: dict[str, Any]) -> None:
+        emit(StudyRunEnded(started_at[(label, seed)], total, label, seed, result["status"], result["best_val_acc"],
                            result["final_val_acc"], result["wall_time_s"],
                            str(runs_dir / result["run_dir"]) if result["run_dir"] else "", result["message"],
                            time.time()))
+
+    def outcome_result(job: StudyJob, outcome: JobOutcome) -> dict[str, Any]:
+        if outcome.refused:  # refused at set-up: no folder, the method cannot run here
+            skipped.setdefault(job.label, outcome.refused)
+            return _result(job.label, job.seed, "skipped", None, outcome.refused)
+        if outcome.folder is None:
+            return _result(job.label, job.seed, "failed", None, outcome.error)
+        result = _result(job.label, job.seed, outcome.folder.summary().status, outcome.folder)
+        result["run_dir"] = f"{job.key}/{outcome.folder.path.name}"  # each run in its job's own folder
         return result
 
-    for seed in spec.seeds:
-        teacher_dir = ""
-        for method in spec.methods:
-            if method == "kd" and train_kd_teachers:
-                teacher = train_one(TEACHER_ROW, seed, lambda: teacher_config(spec, seed))
-                state["teacher_runs"].append(teacher)
-                _write_state(study_dir, state)
-                if teacher["status"] == FINISHED:
-                    teacher_dir = str(runs_dir / teacher["run_dir"])
-                    blocked = ""
+    def run_phase(planned: list[tuple[str, int, Callable[[], ExperimentConfig], str]],
+                  results: list[dict[str, Any]]) -> None:
+        """Rows that will not run are told at once; the others go to the runner (``study_jobs``),
+        several at a time when it runs them in parallel. ``results`` keeps the planned order."""
+        slots: list[dict[str, Any] | None] = [None] * len(planned)
+        jobs, position = [], {}
+        for i, (label, seed, make_config, blocked) in enumerate(planned):
+            reason = blocked or skipped.get(label, "")
+            if not reason:
+                try:
+                    job = StudyJob(label, seed, make_config())
+                except UserInputError as exc:
+                    reason = skipped.setdefault(label, str(exc))
                 else:
-                    blocked = f"its teacher run did not finish ({teacher['message'] or teacher['status']})"
-            else:
-                blocked = ""
-            result = train_one(method, seed, lambda: run_config(spec, method, seed, teacher_dir), blocked)
-            state["runs"].append(result)
+                    jobs.append(job)
+                    position[(label, seed)] = i
+                    continue
+            begin(label, seed)
+            slots[i] = _result(label, seed, "not run" if blocked else "skipped", None, reason)
+            end(label, seed, slots[i])
+
+        def started(job: StudyJob) -> None:
+            begin(job.label, job.seed)
+
+        def ended(job: StudyJob, outcome: JobOutcome) -> None:
+            slots[position[(job.label, job.seed)]] = result = outcome_result(job, outcome)
+            end(job.label, job.seed, result)
+            results[:] = [r for r in slots if r is not None]
             _write_state(study_dir, state)
+
+        run_jobs(runner, jobs, runs_dir, emit, stop_event, started, ended)
+        for i, (label, seed, _, _) in enumerate(planned):
+            if slots[i] is None:  # the study was stopped before this run began
+                begin(label, seed)
+                slots[i] = _result(label, seed, "not run", None, "the study was stopped before this run")
+                end(label, seed, slots[i])
+        results[:] = [r for r in slots if r is not None]
+        _write_state(study_dir, state)
+
+    # KD's teachers first: the KD row of a seed learns from that seed's teacher
+    teacher_dirs: dict[int, str] = {}
+    blocked_kd: dict[int, str] = {}
+    if train_kd_teachers:
+        run_phase([(TEACHER_ROW, seed, (lambda seed=seed: teacher_config(spec, seed)), "") for seed in spec.seeds],
+                  state["teacher_runs"])
+        for teacher in state["teacher_runs"]:
+            if teacher["status"] == FINISHED:
+                teacher_dirs[teacher["seed"]] = str(runs_dir / teacher["run_dir"])
+            else:
+                blocked_kd[teacher["seed"]] = (f"its teacher run did not finish "
+                                               f"({teacher['message'] or teacher['status']})")
+    planned = []
+    for seed in spec.seeds:
+        for row in spec.rows():
+            variant = row if spec.variants else None
+            blocked = blocked_kd.get(seed, "") if row.method == "kd" and train_kd_teachers else ""
+            planned.append((row.label, seed, (lambda seed=seed, method=row.method, variant=variant: run_config(
+                spec, method, seed, teacher_dirs.get(seed, ""), variant)), blocked))
+    run_phase(planned, state["runs"])
 
     rows = summarize(state)
     ran = [r for r in state["runs"] if r["status"] != "skipped"]
@@ -389,16 +488,6 @@ def _finite(value: Any) -> Any:
 
 # ----------------------------------------------------------------------------- statistics and tables
 
-def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (n - 1); the std of a single value is None."""
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
 def summarize(state: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per method (and one for trained KD teachers): statistics over finished runs."""
     rows = []
@@ -411,6 +500,8 @@ def summarize(state: dict[str, Any]) -> list[dict[str, Any]]:
         done = [r for r in results if r["status"] == FINISHED]
         best = mean_std([r["best_val_acc"] for r in done if r["best_val_acc"] is not None])
         final = mean_std([r["final_val_acc"] for r in done if r["final_val_acc"] is not None])
+        test = mean_std([r["test_at_best"] for r in done if r.get("test_at_best") is not None])
+        absent = next((r["best_score_absent"] for r in done if r.get("best_score_absent")), "")
         wall = mean_std([r["wall_time_s"] for r in done if r["wall_time_s"] is not None])
         skipped = [r for r in results if r["status"] == "skipped"]
         others = [r for r in results if r["status"] not in (FINISHED, "skipped")]
@@ -425,6 +516,7 @@ def summarize(state: dict[str, Any]) -> list[dict[str, Any]]:
                     "each seed's KD run" + (f"; {note}" if note else ""))
         rows.append({"method": method, "status": status, "runs": len(done), "seeds": [r["seed"] for r in done],
                      "best_mean": best[0], "best_std": best[1], "final_mean": final[0], "final_std": final[1],
+                     "test_mean": test[0], "test_std": test[1], "best_absent": absent,
                      "wall_mean_s": wall[0], "note": note})
     return rows
 
@@ -448,6 +540,12 @@ def _header(state: dict[str, Any]) -> list[str]:
     unit = f", {metric.unit}" if metric.unit else ""
     lines.append(f"{metric.label} on the validation split{unit} (mean ± sample std over the finished runs; one "
                  "run has no std); best = best epoch, final = last epoch; wall time per run in seconds")
+    absent = next((r["best_absent"] for r in state.get("rows", []) if r.get("best_absent")), "")
+    if absent:
+        lines.append(f"best is absent: {absent}")
+    elif any(r.get("test_mean") is not None for r in state.get("rows", [])):
+        lines.append("best = the epoch chosen on the held-out validation split; test at best = the test split's "
+                     f"{metric.label} at that epoch (the number to report)")
     if "dml" in state["methods"]:
         lines.append(f"dml: {metric.label} of peer1 (peers are interchangeable; the best peer, chosen on the "
                      "validation split, is what a run exports: see study.json)")
@@ -456,7 +554,9 @@ def _header(state: dict[str, Any]) -> list[str]:
 
 def write_tables(study_dir: Path, state: dict[str, Any]) -> None:
     rows = state["rows"]
-    atomic_write_text(study_dir / "table.md", markdown_table(state, rows))
+    from .study_variants import variant_sections
+
+    atomic_write_text(study_dir / "table.md", markdown_table(state, rows) + variant_sections(state))
     metric = study_metric(state)
     atomic_write_text(study_dir / "table.csv", csv_table(rows, metric))
     atomic_write_text(study_dir / "table.tex", latex_table(state, rows))
@@ -468,16 +568,20 @@ def markdown_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     unit = f" ({m.unit})" if m.unit else ""
     out = [f"# Study {state['name']}", ""]
     out += [f"- {line}" for line in _header(state)]
-    out += ["", f"| method | runs | best val {m.short}{unit} | final val {m.short}{unit} | wall time (s) | note |",
-            "|---|---:|---:|---:|---:|---|"]
+    out += ["", f"| method | runs | best val {m.short}{unit} | final val {m.short}{unit} | test {m.short} at best{unit} "
+            "| wall time (s) | note |", "|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if r["status"] == "skipped":
-            out.append(f"| {r['method']} | 0 | skipped | skipped | – | {_md(r['note'])} |")
+            out.append(f"| {r['method']} | 0 | skipped | skipped | skipped | – | {_md(r['note'])} |")
             continue
         wall = f"{r['wall_mean_s']:.1f}" if r["wall_mean_s"] is not None else "–"
         best = m.format_mean_std(r["best_mean"], r["best_std"], sign=False)
         final = m.format_mean_std(r["final_mean"], r["final_std"], sign=False)
-        out.append(f"| {r['method']} | {r['runs']} | {best} | {final} | {wall} | {_md(r['note'])} |")
+        test = m.format_mean_std(r.get("test_mean"), r.get("test_std"), sign=False)
+        out.append(f"| {r['method']} | {r['runs']} | {best} | {final} | {test} | {wall} | {_md(r['note'])} |")
+    from .paper_compare import paper_lines
+
+    out += paper_lines(state)  # a paper preset: its published figure beside the measured mean
     return "\n".join(out) + "\n"
 
 
@@ -494,6 +598,7 @@ def csv_table(rows: list[dict[str, Any]], metric: MetricInfo = ACCURACY) -> str:
     suffix = "_pct" if metric.percent else ""
     writer.writerow(["method", "status", "runs"] + [f"{which}_val_{metric.key}_{stat}{suffix}" for which in
                                                     ("best", "final") for stat in ("mean", "std")]
+                    + [f"test_{metric.key}_at_best_{stat}{suffix}" for stat in ("mean", "std")]
                     + ["wall_time_mean_s", "note"])
 
     def num(value: float | None) -> str:
@@ -502,7 +607,8 @@ def csv_table(rows: list[dict[str, Any]], metric: MetricInfo = ACCURACY) -> str:
     for r in rows:
         wall = "" if r["wall_mean_s"] is None else f"{r['wall_mean_s']:.4f}"
         writer.writerow([r["method"], r["status"], r["runs"], num(r["best_mean"]), num(r["best_std"]),
-                         num(r["final_mean"]), num(r["final_std"]), wall, r["note"]])
+                         num(r["final_mean"]), num(r["final_std"]), num(r.get("test_mean")), num(r.get("test_std")),
+                         wall, r["note"]])
     return buffer.getvalue()
 
 
@@ -526,16 +632,17 @@ def latex_table(state: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
     out = [f"% Study {_tex(state['name'])}: written by SSKT Studio; needs \\usepackage{{booktabs}}"]
     out += [f"% {_tex(line)}" for line in _header(state)]
-    out += ["\\begin{tabular}{lrrrrl}", "\\toprule",
-            f"Method & Runs & Best val {_tex(m.short)}{unit} & Final val {_tex(m.short)}{unit} & Wall time (s) & "
-            "Note \\\\", "\\midrule"]
+    out += ["\\begin{tabular}{lrrrrrl}", "\\toprule",
+            f"Method & Runs & Best val {_tex(m.short)}{unit} & Final val {_tex(m.short)}{unit} & Test {_tex(m.short)} at "
+            f"best{unit} & Wall time (s) & Note \\\\", "\\midrule"]
     for r in rows:
         if r["status"] == "skipped":
-            out.append(f"{_tex(r['method'])} & 0 & skipped & skipped & -- & {_tex(r['note'])} \\\\")
+            out.append(f"{_tex(r['method'])} & 0 & skipped & skipped & skipped & -- & {_tex(r['note'])} \\\\")
             continue
         wall = f"{r['wall_mean_s']:.1f}" if r["wall_mean_s"] is not None else "--"
         out.append(f"{_tex(r['method'])} & {r['runs']} & {cell(r['best_mean'], r['best_std'])} & "
-                   f"{cell(r['final_mean'], r['final_std'])} & {wall} & {_tex(r['note'])} \\\\")
+                   f"{cell(r['final_mean'], r['final_std'])} & {cell(r.get('test_mean'), r.get('test_std'))} & "
+                   f"{wall} & {_tex(r['note'])} \\\\")
     out += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(out) + "\n"
 

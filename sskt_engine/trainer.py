@@ -28,9 +28,11 @@ import torch
 from . import events as ev
 from .atomic import atomic_write_text
 from .cancellation import stop_checks
+from .clip_sources import check_sources_fit
 from .config import ExperimentConfig, dumps_preset
 from .data import DatasetSplits, load_dataset
 from .data.batches import BatchStream
+from .data.clip_batches import average_views, batch_stream
 from .device import device_description, resolve_device
 from .distributed import DistContext
 from .errors import StoppedBeforeStart, TrainingFailed, UserInputError
@@ -41,8 +43,9 @@ from .metrics_file import read_log
 from .runs import FAILED, FINISHED, RUNNING, STOPPED, MetricsLog, RunFolder, default_runs_root, library_versions, now_iso
 from .run_checkpoint import CheckpointError, CheckpointMeta, RunCheckpoint
 from .run_lock import RunBusy, RunLock
-from .run_summary import RunSummary
+from .run_summary import NO_SELECTION_REASON, RunSummary
 from .schedule import lr_factor
+from .soft_labels import SoftLabels
 from .sources import SourceEnsemble, build_source, source_settings
 from .stale_files import remove_run_temporaries
 from .tasks import Task, task_for_data
@@ -104,6 +107,7 @@ class _Setup:
     method: TrainingMethod
     train_stream: BatchStream
     val_stream: BatchStream
+    test_stream: BatchStream | None = None  # the dataset's test split when val was held out of train
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -171,24 +175,56 @@ class Trainer:
         sources = [build_source(s, device) for s in cfg.sources]
         for source, name in zip(sources, _unique([s.name for s in sources])):
             source.name = name
+        check_sources_fit(sources, data.clip_len)  # a video source cannot label images
         ensemble = (SourceEnsemble(sources, **source_settings(cfg.train.source_precision, device)).to(device)
                     if sources else None)
         self._stop_if_asked("loading the source models", device)
         scaler = torch.amp.GradScaler("cuda") if cfg.train.amp and device.type == "cuda" else None
+        # clips move in time every epoch (a random position) even without augmentation
+        soft_labels = (SoftLabels(ensemble, cfg.train.source_view, cfg.data.augment or data.is_video)
+                       if ensemble is not None else None)
         ctx = MethodContext(cfg, data.num_classes, data.class_names, data.image_size, device, ensemble,
-                            data.multi_label, scaler, dist=self.dist, task=task)
+                            data.multi_label, scaler, dist=self.dist, task=task, soft_labels=soft_labels,
+                            clip_len=data.clip_len)
         torch.manual_seed(cfg.train.seed)  # network initialisation depends on the seed only
         method = METHODS.get(cfg.method.name).build(ctx)
         self.dist.broadcast_parameters(method.networks.values())
         shard = (self.dist.rank, world)
-        train_stream = BatchStream(data.train, batch_size=cfg.train.batch_size // world, shuffle=True,
-                                   augment=cfg.data.augment, mean=data.mean, std=data.std, device=device,
-                                   seed=cfg.train.seed, drop_last=len(data.train) > cfg.train.batch_size,
-                                   resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
-        val_stream = BatchStream(data.val, batch_size=max(cfg.train.batch_size, 256), shuffle=False, augment=False,
-                                 mean=data.mean, std=data.std, device=device, seed=cfg.train.seed,
-                                 resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
-        return _Setup(device, data, task, method, train_stream, val_stream)
+        # batch_stream: a ClipBatchStream for clip data ([B, 3, T, H, W]), else a BatchStream
+        train_stream = batch_stream(data, data.train, cfg.data, batch_size=cfg.train.batch_size // world,
+                                    shuffle=True, augment=cfg.data.augment, mean=data.mean, std=data.std,
+                                    device=device, seed=cfg.train.seed,
+                                    drop_last=len(data.train) > cfg.train.batch_size,
+                                    resident=cfg.data.device_resident, num_workers=cfg.data.num_workers, shard=shard)
+        # clips are far larger than images: validate them in training-sized batches (of all their views)
+        val_batch = (max(1, cfg.train.batch_size // cfg.data.val_clips) if data.is_video
+                     else max(cfg.train.batch_size, 256))
+        val_stream = batch_stream(data, data.val, cfg.data, views=cfg.data.val_clips, batch_size=val_batch,
+                                  shuffle=False, augment=False, mean=data.mean, std=data.std, device=device,
+                                  seed=cfg.train.seed, resident=cfg.data.device_resident,
+                                  num_workers=cfg.data.num_workers, shard=shard)
+        test_stream = None
+        if data.test is not None and len(data.test):
+            test_stream = batch_stream(data, data.test, cfg.data, views=cfg.data.val_clips, batch_size=val_batch,
+                                       shuffle=False, augment=False, mean=data.mean, std=data.std, device=device,
+                                       seed=cfg.train.seed, resident=cfg.data.device_resident,
+                                       num_workers=cfg.data.num_workers, shard=shard)
+        return _Setup(device, data, task, method, train_stream, val_stream, test_stream)
+
+    def _fill_soft_labels(self, setup: _Setup) -> bool:
+        """Sources that see each image the same way every epoch (``train.source_view: clean``,
+        or augmentation off): their outputs once, before the first epoch, or the run's valid
+        cache on resume. False when Stop was pressed during the pass."""
+        soft_labels = setup.method.ctx.soft_labels
+        if soft_labels is None or not soft_labels.needs_fill:
+            return True
+        folder = self.run_folder.path / "checkpoints" if self.run_folder is not None else None
+        return soft_labels.fill(
+            setup.train_stream.unaugmented().epoch(0), setup.data.train, setup.device, folder=folder,
+            dist=self.dist, report=lambda text: self._emit(ev.LogMessage("info", text, time.time())),
+            # ranks may take different numbers of batches here: no per-batch collective stop check
+            should_stop=None if self.dist.active else self.stop_event.is_set,
+            context=f"clip_len {setup.data.clip_len} frame_stride {self.config.data.frame_stride}")
 
     def _stop_checks(self, phase: str):
         """Stop checks inside a long setup phase (``sskt_engine.cancellation``). Alone only: ranks
@@ -266,6 +302,7 @@ class Trainer:
                 self._remove_stale_temporaries()
         setup = self._setup()  # raises UserInputError on bad input, before any new folder exists
         cfg, method, headline = self.config, setup.method, setup.task.headline
+        honest = setup.data.val_held_out  # the best epoch may be chosen only on a held-out split
         start_epoch, best_epoch, wall_before, global_step = 0, -1, 0.0, 0
         best_score: float | None = None  # of the task's headline metric; None until an epoch ends
         final_score = float("nan")
@@ -310,6 +347,11 @@ class Trainer:
                 task=setup.task.name, metric=headline.to_json(), train_metric=setup.task.train_metric.to_json()))
             for note in setup.data.notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
+            for note in method.ctx.notes:  # where the target's weights started (target.init)
+                self._emit(ev.LogMessage("info", note, time.time()))
+            if not honest:
+                self._emit(ev.LogMessage("info", f"no best epoch is chosen: {NO_SELECTION_REASON} (best.pt follows "
+                                         "the last epoch)", time.time()))
             for note in self._resume_notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
             if cfg.train.warmup_epochs >= cfg.train.epochs:
@@ -320,7 +362,9 @@ class Trainer:
                                          time.time()))
             status = FINISHED
             reported_unreadable = 0
-            for epoch in range(start_epoch, cfg.train.epochs):
+            if not self._fill_soft_labels(setup):
+                status = STOPPED
+            for epoch in range(start_epoch, cfg.train.epochs if status == FINISHED else start_epoch):
                 epoch_start = time.perf_counter()
                 train_means, global_step, completed = self._train_epoch(setup, epoch, global_step)
                 if not completed:
@@ -333,9 +377,18 @@ class Trainer:
                                              f"e.g. {sorted(unreadable)[0]}", time.time()))
                 val, report = self._evaluate(setup, epoch)
                 final_score = val[headline.key]
-                is_best = headline.better(final_score, best_score)
+                # Honest model selection: the best epoch is chosen only on a split held out of
+                # train. Without one, val is the test split: choosing on it would flatter every
+                # method, so the run keeps its last epoch (best.pt follows last.pt) and reports
+                # no best (summary.selection "none").
+                is_best = headline.better(final_score, best_score) if honest else True
                 if is_best:
                     best_score, best_epoch = final_score, epoch
+                if setup.test_stream is not None:  # scored every epoch, never used to choose
+                    test_score = self._evaluate(setup, epoch, setup.test_stream)[0][headline.key]
+                    summary = summary.updated(final_test_score=test_score)
+                    if is_best:
+                        summary = summary.updated(best_test_score=test_score)
                 records = _EpochRecords(ev.EpochEnd(
                     epoch=epoch, train=train_means, val=val, lr=self._current_lr(setup), best_val_acc=best_score,
                     is_best=is_best, epoch_time_s=time.perf_counter() - epoch_start, time=time.time()), report, is_best)
@@ -345,14 +398,17 @@ class Trainer:
                 if main:
                     self._publish_records(records)
                 self._emit(records.event)
-                summary = summary.updated(epochs_completed=epoch + 1, best_score=best_score,
-                                          best_epoch=best_epoch + 1, final_score=final_score, final_val=val,
+                summary = summary.updated(epochs_completed=epoch + 1, best_score=best_score if honest else None,
+                                          best_epoch=best_epoch + 1 if honest else None, final_score=final_score,
+                                          final_val=val,
                                           wall_time_s=wall_before + time.perf_counter() - started,
                                           skipped_steps=self._skipped_total(setup))
                 folder.write_summary(summary)
                 if self.dist.any(self.stop_event.is_set(), setup.device):
                     status = STOPPED if epoch + 1 < cfg.train.epochs else FINISHED
                     break
+            if status == FINISHED and main and method.ctx.soft_labels is not None:
+                method.ctx.soft_labels.finish(folder.path / "checkpoints")  # nothing resumes a finished run
             wall = wall_before + time.perf_counter() - started
             summary = summary.updated(status=status, wall_time_s=wall, finished=now_iso(), pid=None)
             folder.write_summary(summary)
@@ -428,13 +484,17 @@ class Trainer:
         return RunSummary(
             status=RUNNING, name=cfg.name, method=cfg.method.name, target=cfg.target.arch, dataset=cfg.data.dataset,
             task=task.name, metric=task.headline, epochs=cfg.train.epochs, epochs_completed=start_epoch,
-            best_score=previous.best_score, best_epoch=previous.best_epoch, final_score=previous.final_score,
+            best_score=previous.best_score if setup.data.val_held_out else None,
+            best_epoch=previous.best_epoch if setup.data.val_held_out else None, final_score=previous.final_score,
             final_val=previous.final_val, device=device_description(setup.device),
             wall_time_s=previous.wall_time_s or 0.0, started=previous.started or now_iso(), finished=None,
             message="", pid=os.getpid(), host=socket.gethostname(), seed=cfg.train.seed,
             num_classes=setup.data.num_classes, train_size=len(setup.data.train), val_size=len(setup.data.val),
             data_resident=setup.train_stream.resident, sources=tuple(s.describe() for s in sources),
-            skipped_steps=self._skipped_before, versions=library_versions(), processes=self.dist.world)
+            skipped_steps=self._skipped_before, versions=library_versions(), processes=self.dist.world,
+            selection="validation" if setup.data.val_held_out else "none",
+            best_score_absent="" if setup.data.val_held_out else NO_SELECTION_REASON,
+            best_test_score=previous.best_test_score, final_test_score=previous.final_test_score)
 
     # ------------------------------------------------------------------------------- one epoch
     def _set_lr(self, setup: _Setup, global_step: int) -> float:
@@ -527,14 +587,18 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def _evaluate(self, setup: _Setup, epoch: int) -> tuple[dict[str, float], EvalReport]:
-        """The validation split through every network of the method; the task's evaluator sums
-        on the device per batch and over ranks once at the end."""
+    def _evaluate(self, setup: _Setup, epoch: int, stream: BatchStream | None = None
+                  ) -> tuple[dict[str, float], EvalReport]:
+        """The validation split (or ``stream``: the test split) through every network of the
+        method; the task's evaluator sums on the device per batch and over ranks once at the end."""
         method = setup.method
         method.train(False)
         evaluator = setup.task.evaluator(list(method.networks), setup.data.class_names, setup.device)
-        for batch in setup.val_stream.epoch(0):
-            evaluator.update(method.predict(batch.images), batch.labels)
+        for batch in (stream or setup.val_stream).epoch(0):
+            logits = method.predict(batch.images)
+            if batch.views > 1:  # several clips per video: one score per video (clip_batches)
+                logits = {name: average_views(value, batch.views) for name, value in logits.items()}
+            evaluator.update(logits, batch.labels)
         result = evaluator.compute(self.dist, method.primary, epoch + 1)  # reports count epochs from 1
         return result.val, result.report
 
@@ -550,7 +614,8 @@ class Trainer:
                 "method": self.config.method.name, "export_network": export,
                 "networks": {name: {"arch": arch} for name, arch in networks.items()},
                 "sources": [s.describe() for s in (method.ctx.sources.sources if method.ctx.sources else [])],
-                "val": val, "multi_label": data.multi_label}
+                "val": val, "multi_label": data.multi_label,
+                **({"clip_len": data.clip_len} if data.clip_len else {})}  # frames per clip of a video network
 
     def _save_checkpoint(self, setup: _Setup, epochs_done: int, global_step: int, best_score: float | None,
                          best_epoch: int, val: dict[str, float], records: _EpochRecords) -> None:

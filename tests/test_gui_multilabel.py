@@ -78,3 +78,20 @@ def test_dataset_root_browse_offers_a_csv_file_for_multilabel_csv(qtbot, gui_env
     monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
     panel._browse_root()
     assert document.get(("data", "root")) == str(tmp_path)
+
+
+def test_class_plot_follows_a_dark_palette(qtbot):
+    from PySide6 import QtGui
+
+    from app.palette import DARK_PLOTS, LIGHT_PLOTS
+    from app.widgets.class_accuracy_plot import ClassAccuracyPlot
+
+    plot = ClassAccuracyPlot()
+    qtbot.addWidget(plot)
+    assert plot.colors == LIGHT_PLOTS or plot.colors == DARK_PLOTS  # whatever the test's desktop is
+    dark = QtGui.QPalette()
+    dark.setColor(QtGui.QPalette.ColorRole.Window, QtGui.QColor("#202124"))
+    dark.setColor(QtGui.QPalette.ColorRole.WindowText, QtGui.QColor("#e8eaed"))
+    plot.setPalette(dark)
+    assert plot.colors == DARK_PLOTS
+    assert plot.view.backgroundBrush().color().name() == DARK_PLOTS.background

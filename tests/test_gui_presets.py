@@ -104,7 +104,7 @@ def test_opening_a_broken_preset_says_where(make_window, tiny_preset, gui_env, m
 
 def test_builtin_presets_and_first_launch(make_window, gui_env):
     window = make_window()
-    menu_names = [a.text() for a in window.builtin_menu.actions()]
+    menu_names = [a.text() for a in window.builtin_menu.actions() if a.menu() is None]  # the paper submenu apart
     assert len(menu_names) == len(builtin_presets())
     demo = demo_preset()
     if demo is None:
@@ -135,3 +135,16 @@ def test_window_geometry_is_remembered(make_window, tiny_preset):
     assert again.size() == size
     assert again.document.title == "tiny.yaml"  # the last preset comes back too
     assert Path(AppSettings().path).is_file()
+
+
+def test_the_paper_presets_open_from_their_own_submenu(make_window, tiny_preset):
+    from sskt_engine.resources import paper_presets
+
+    window = make_window(None, tiny_preset)
+    rows = {a.text(): a.menu() for a in window.paper_menu.actions() if a.menu() is not None}
+    assert "cifar10-resnet20" in rows and len(paper_presets()) >= 39
+    methods = {a.text(): a for a in rows["cifar10-resnet20"].actions()}
+    assert {"supervised", "kd", "dml", "sskt"} <= set(methods)
+    methods["sskt"].trigger()
+    assert window.document.config.paper.mean == pytest.approx(92.46)  # the published figure came along
+    assert window.document.read_only  # a shipped file: opened read-only, saved with Save As

@@ -38,6 +38,11 @@ def test_add_a_compiled_model_file(make_window, tiny_preset, fake_trainer, monke
              if sources.details.layout_.isRowVisible(sources.details._rows[name])}
     assert shown == COMPILED_KEYS
     assert not sources.browse_button.isHidden()
+    # on clips a source also reads clip_frames (which frames it sees): shown only for video data
+    window.document.set(("data", "dataset"), "demo-video")
+    assert sources.details.layout_.isRowVisible(sources.details._rows["clip_frames"])
+    window.document.set(("data", "dataset"), "demo")
+    assert not sources.details.layout_.isRowVisible(sources.details._rows["clip_frames"])
 
     # Browse picks another file with the compiled-model filter.
     other = tmp_path / "other.torchscript"

@@ -115,8 +115,11 @@ def test_no_import_cycle_among_the_engines_modules():
 
 def test_the_registry_imports_nothing_of_the_engine_but_its_errors():
     assert _engine_imports()["sskt_engine.registry"] == {"sskt_engine.errors"}
+    # config reads only leaves (user_folders: where the user models folder is, for one error message)
     assert not (_engine_imports()["sskt_engine.config"] - {"sskt_engine.registry", "sskt_engine.errors",
-                                                         "sskt_engine.atomic", "sskt_engine.key_paths"})
+                                                         "sskt_engine.atomic", "sskt_engine.key_paths",
+                                                         "sskt_engine.user_folders"})
+    assert _engine_imports()["sskt_engine.user_folders"] == set()
 
 
 def test_registries_hold_typed_entries():

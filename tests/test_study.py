@@ -182,7 +182,7 @@ def test_teacher_trained_per_seed_on_the_same_subset(tmp_path, capsys):
     state = load_study(study)
     teacher = state["teacher_runs"][0]
     kd_cfg = RunFolder(state["runs"][0]["run_path"]).config()
-    assert kd_cfg.sources[0].kind == "run" and Path(kd_cfg.sources[0].path).name == teacher["run_dir"]
+    assert kd_cfg.sources[0].kind == "run" and Path(kd_cfg.sources[0].path) == Path(teacher["run_path"])
     teacher_cfg = RunFolder(teacher["run_path"]).config()
     assert split_fingerprint(teacher_cfg, 5) == split_fingerprint(kd_cfg, 5)
 

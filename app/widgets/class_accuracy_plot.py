@@ -6,7 +6,9 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
+
+from app.palette import PlotColors, plot_colors
 
 MAX_NAMED_TICKS = 30
 
@@ -17,18 +19,16 @@ class ClassAccuracyPlot(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
         layout.addWidget(self.view)
         self.plot = self.view.addPlot()
-        self.plot.setTitle("Accuracy per class (%)", color="#333333", size="10pt")
+        self.title = "Accuracy per class (%)"
         self.plot.invertY(True)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, alpha=0.2)
         self.plot.setXRange(0, 100, padding=0.02)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setTextPen("#444444")
-            self.plot.getAxis(axis).setPen("#999999")
+        self.colors: PlotColors = plot_colors(self.palette())
+        self._apply_colors()
         self.bars: pg.BarGraphItem | None = None
         self.mean_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#c62828", width=1.5,
                                                                                 style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -36,13 +36,29 @@ class ClassAccuracyPlot(QtWidgets.QWidget):
         self.plot.addItem(self.mean_line)
         self.values = np.zeros(0)
 
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Type.PaletteChange:  # a dark desktop, or the theme switched
+            colors = plot_colors(self.palette())
+            if colors != self.colors:
+                self.colors = colors
+                self._apply_colors()
+        super().changeEvent(event)
+
+    def _apply_colors(self) -> None:
+        self.view.setBackground(self.colors.background)
+        self.plot.setTitle(self.title, color=self.colors.title, size="10pt")
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTextPen(self.colors.text)
+            self.plot.getAxis(axis).setPen(self.colors.axis)
+
     def set_accuracies(self, accuracies: Sequence[float], class_names: Sequence[str], title: str | None = None) -> None:
         """Fractions in [0, 1], one per class; ``title`` names what they measure (the eval report says).
         A NaN is a class that has no value (a multi-label class without one positive validation
         image has no average precision): it gets no bar, "(no value)" beside its name, and stays
         out of the mean line."""
         if title:
-            self.plot.setTitle(title, color="#333333", size="10pt")
+            self.title = title
+            self.plot.setTitle(title, color=self.colors.title, size="10pt")
         if self.bars is not None:
             self.plot.removeItem(self.bars)
             self.bars = None

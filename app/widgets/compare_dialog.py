@@ -26,6 +26,55 @@ from sskt_engine.formatting import duration
 from sskt_engine.metric_info import ACCURACY, MetricInfo
 
 TABLE_COLUMNS = ("Method", "Runs", "Best val {}", "Final val {}", "Time per run", "Note")  # {}: the metric
+SLOW_METHODS = ("maxl",)  # trains a second (label-generating) network beside the target: not ticked at first
+
+
+def default_methods(names: list[str], config: ExperimentConfig) -> tuple[str, ...]:
+    """The methods ticked when the dialog opens: those that can run with the experiment's
+    sources and are not slow. KD is left to the person (it needs a teacher to be chosen), so a
+    first study never lists a row as skipped for want of one."""
+    from sskt_engine.study import DEFAULT_METHODS
+
+    chosen = []
+    for name in names:
+        info = engine_catalog.entry(engine_catalog.methods(), name)
+        needs = info.min_sources if info is not None else 0
+        if name in DEFAULT_METHODS and name not in SLOW_METHODS and name != "kd" and len(config.sources) >= needs:
+            chosen.append(name)
+    return tuple(chosen) or tuple(n for n in names if n == "supervised")
+
+
+def last_run_seconds(runs_root: Path, name: str) -> tuple[float, int] | None:
+    """(wall time, epochs) of the newest finished run of the experiment ``name`` in the runs
+    folder, for the time estimate; worker thread."""
+    from sskt_engine.runs import FINISHED, RunFolder, list_runs
+
+    try:
+        infos = [i for i in list_runs(runs_root) if i.name == name and i.status == FINISHED]
+    except OSError:
+        return None
+    for info in sorted(infos, key=lambda i: i.path.name, reverse=True):
+        try:
+            wall = RunFolder(info.path).summary().wall_time_s
+        except Exception:  # noqa: BLE001 - an unreadable summary: try an older run
+            continue
+        if wall and info.epochs_completed:
+            return float(wall), int(info.epochs_completed)
+    return None
+
+
+def time_estimate(runs: int, epochs: int, last: tuple[float, int] | None, slow: bool) -> str:
+    """One line: how many runs, and how long they take judged by the last run of this experiment."""
+    text = f"{runs} run{'s' if runs != 1 else ''} of {epochs} epoch{'s' if epochs != 1 else ''}"
+    if last is None:
+        text += ": each takes about as long as one Start of this experiment"
+    else:
+        wall, done = last
+        text += f": about {duration(runs * wall * epochs / max(1, done))} (the last run of this experiment took " \
+                f"{duration(wall)} for {done} epoch{'s' if done != 1 else ''})"
+    if slow:
+        text += "; MAXL runs take about twice as long"
+    return text + "."
 
 
 @dataclass(frozen=True)
@@ -59,12 +108,15 @@ def read_study(study_dir: Path, cache: dict) -> StudyView:
 
 
 def run_study_and_read(spec: Any, runs_root: Path, trainer_class: Any, cache: dict,
-                       control: WorkerControl) -> StudyView:
-    """The study's worker: every run of the study, then its folder read back for the table."""
+                       control: WorkerControl, parallel: int = 1) -> StudyView:
+    """The study's worker: every run of the study, then its folder read back for the table.
+    ``parallel`` > 1: that many runs at once in child processes (``sskt_engine.study_jobs``)."""
     from sskt_engine.study import run_study
+    from sskt_engine.study_jobs import ProcessRunner
 
+    runner = ProcessRunner(parallel, spec.config.train.device) if parallel > 1 else None
     study_dir = run_study(spec, runs_root, on_event=control.yield_value, stop_event=control.quit_event,
-                          trainer_class=trainer_class)
+                          trainer_class=trainer_class, runner=runner)
     return read_study(Path(study_dir), cache)
 
 
@@ -89,8 +141,9 @@ class CompareDialog(QtWidgets.QDialog):
         self._curves_cache: dict = {}  # runs' curves by metrics-file state: each run is read once
         self.setWindowTitle(f"Compare methods on {config.name}")
         self.setObjectName("compareDialog")
-        self.setMinimumWidth(600)
-        self.resize(900, 760)
+        self.setMinimumWidth(560)
+        self._last_run: tuple[float, int] | None = None  # for the time estimate
+        self._estimator: Worker | None = None
         layout = QtWidgets.QVBoxLayout(self)
         intro = QtWidgets.QLabel("Trains the current experiment once per method and seed on the same labelled "
                                  "subset, then tabulates mean ± std. Methods that cannot run with these sources "
@@ -107,9 +160,14 @@ class CompareDialog(QtWidgets.QDialog):
 
         names = [e.name for e in engine_catalog.methods()] or list(DEFAULT_METHODS)
         self.method_checks: dict[str, QtWidgets.QCheckBox] = {}
+        ticked = default_methods(names, config)
         for name in names:
             box = QtWidgets.QCheckBox(name)
-            box.setChecked(name in DEFAULT_METHODS)
+            box.setChecked(name in ticked)
+            if name in SLOW_METHODS:
+                box.setToolTip("Slow: trains a second network beside the target")
+            elif name == "kd":
+                box.setToolTip("Needs a teacher of the target's classes: tick it, then choose one under KD teacher")
             box.toggled.connect(self._update_buttons)
             self.method_checks[name] = box
             methods_layout.addWidget(box)
@@ -120,7 +178,32 @@ class CompareDialog(QtWidgets.QDialog):
         self.seeds.setValue(1)
         self.seeds.setToolTip(f"Seeds {config.train.seed}, {config.train.seed + 1}, …: each changes the labelled "
                               "subset, the initialisation and the shuffling")
+        self.seeds.valueChanged.connect(self._update_estimate)
         form.addRow("Seeds", self.seeds)
+        self.parallel = QtWidgets.QSpinBox()
+        self.parallel.setObjectName("compareParallel")
+        self.parallel.setRange(1, 16)
+        self.parallel.setValue(1)
+        self.parallel.setToolTip("Runs trained at the same time, each in its own process: one GPU each while there "
+                                 "are GPUs, else the CPU cores shared out. With more than one, a run's curve "
+                                 "appears when it ends (sskt compare --parallel N)")
+        form.addRow("Runs at once", self.parallel)
+        # Rows other than plain methods (issue 19): a source ablation, or a grid of settings
+        self.rows_mode = QtWidgets.QComboBox()
+        self.rows_mode.setObjectName("compareRowsMode")
+        self.rows_mode.addItem("one row per method ticked above", "methods")
+        self.rows_mode.addItem("ablate sources: each alone, all but one, all, and supervised", "ablate")
+        self.rows_mode.addItem("grid: every combination of the settings below (methods ticked above)", "grid")
+        self.rows_mode.currentIndexChanged.connect(self._update_buttons)
+        form.addRow("Rows", self.rows_mode)
+        self.grid_edit = QtWidgets.QLineEdit()
+        self.grid_edit.setObjectName("compareGrid")
+        self.grid_edit.setPlaceholderText("method.alpha=0.1,0.5,1; method.temperature=1,2,3")
+        self.grid_edit.setToolTip("KEY=V1,V2,... separated by ';'. The best setting is chosen on a validation split "
+                                  "held out of the training images (data.val_split, 0.1 unless set), never on the "
+                                  "test split; the study's table.md says which split chose it")
+        self.grid_edit.textChanged.connect(self._update_buttons)
+        form.addRow("Grid", self.grid_edit)
         # KD needs a teacher of the target's classes; the study can train one per seed.
         self.teacher = QtWidgets.QComboBox()
         self.teacher.addItem("from the experiment's sources", "")
@@ -128,7 +211,12 @@ class CompareDialog(QtWidgets.QDialog):
             self.teacher.addItem(f"train a {arch.name} per seed (supervised, same labels)", arch.name)
         self.teacher.setToolTip("KD's teacher must know the target's classes. A trained teacher is a row of its "
                                 "own in the table; without one, KD is listed as skipped with the reason.")
+        self.teacher.currentIndexChanged.connect(self._update_estimate)  # a teacher is one more run per seed
         form.addRow("KD teacher", self.teacher)
+        self.estimate = QtWidgets.QLabel()
+        self.estimate.setObjectName("hint")
+        self.estimate.setWordWrap(True)
+        form.addRow("Time", self.estimate)
         layout.addLayout(form)
 
         self.progress = QtWidgets.QProgressBar()
@@ -168,6 +256,44 @@ class CompareDialog(QtWidgets.QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self._update_buttons()
+        self._fit_screen()
+        name, root = config.name, self.runs_root
+        self._estimator = start_worker(lambda: last_run_seconds(root, name), returned=self._last_run_read,
+                                       name="sskt-compare-estimate")
+
+    def _fit_screen(self) -> None:
+        """900 x 760 where the screen has room; at most 92 % of a smaller screen (1280 x 720)."""
+        screen = (self.parentWidget().screen() if self.parentWidget() else self.screen()).availableGeometry()
+        self.resize(min(900, int(screen.width() * 0.92)), min(760, int(screen.height() * 0.92)))
+
+    def _last_run_read(self, last: tuple[float, int] | None) -> None:
+        self._estimator = None
+        self._last_run = last
+        self._update_estimate()
+
+    def _grid_items(self) -> list[str]:
+        return [item.strip() for item in self.grid_edit.text().split(";") if item.strip()]
+
+    def _row_count(self) -> int:
+        """Rows per seed the chosen mode trains (an estimate: the engine builds the real list)."""
+        mode = self.rows_mode.currentData() if hasattr(self, "rows_mode") else "methods"
+        if mode == "ablate":
+            n = len(self.config.sources)
+            return 1 + (n if n > 1 else 0) + (n if n > 2 else 0) + 1
+        if mode == "grid":
+            combos = 1
+            for item in self._grid_items():
+                combos *= max(1, len([v for v in item.partition("=")[2].split(",") if v.strip()]))
+            others = [m for m in self.methods() if m != "supervised"]
+            return combos * len(others) + (1 if "supervised" in self.methods() else 0)
+        return len(self.methods())
+
+    def _update_estimate(self, *_args) -> None:
+        methods = self.methods()
+        teacher = 1 if "kd" in methods and self.teacher.currentData() else 0
+        runs = self.seeds.value() * (self._row_count() + teacher)
+        self.estimate.setText(time_estimate(runs, self.config.train.epochs, self._last_run,
+                                            any(m in SLOW_METHODS for m in methods)))
 
     def methods(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.method_checks.items() if box.isChecked())
@@ -177,23 +303,43 @@ class CompareDialog(QtWidgets.QDialog):
 
     def _update_buttons(self, *_args) -> None:
         busy = self.busy()
-        self.run_button.setEnabled(not busy and bool(self.methods()))
+        mode = self.rows_mode.currentData()
+        ready = bool(self.config.sources) if mode == "ablate" else bool(self.methods()) and (
+            mode != "grid" or bool(self._grid_items()))
+        self.run_button.setEnabled(not busy and ready)
+        self.rows_mode.setEnabled(not busy)
+        self.grid_edit.setEnabled(not busy and mode == "grid")
         self.stop_button.setEnabled(busy and not self._worker.quit_requested())
         self.open_button.setEnabled(not busy)
         self.seeds.setEnabled(not busy)
         self.teacher.setEnabled(not busy and "kd" in self.methods())
         for box in self.method_checks.values():
             box.setEnabled(not busy)
+        if hasattr(self, "estimate"):
+            self._update_estimate()
 
     def start(self) -> None:
-        if self.busy() or not self.methods():
+        mode = self.rows_mode.currentData()
+        if self.busy() or (mode != "ablate" and not self.methods()):
             return
+        from sskt_engine.errors import UserInputError
         from sskt_engine.study import StudySpec
+        from sskt_engine.variant_specs import variant_study_spec
 
         seeds = tuple(self.config.train.seed + i for i in range(self.seeds.value()))
-        teacher_arch = self.teacher.currentData() if "kd" in self.methods() else ""
-        spec = StudySpec(config=self.config, methods=self.methods(), seeds=seeds, preset_path=self.preset_path,
-                         teacher_arch=teacher_arch or "")
+        teacher_arch = self.teacher.currentData() if "kd" in self.methods() and mode == "methods" else ""
+        if mode == "methods":
+            spec = StudySpec(config=self.config, methods=self.methods(), seeds=seeds, preset_path=self.preset_path,
+                             teacher_arch=teacher_arch or "")
+        else:
+            try:  # checks every row's preset (a grid key the method lacks) before anything runs
+                spec, _notes = variant_study_spec(self.config, ablate=mode == "ablate",
+                                                  grid_items=self._grid_items() if mode == "grid" else (),
+                                                  methods=self.methods(), seeds=len(seeds),
+                                                  preset_path=self.preset_path)
+            except UserInputError as exc:
+                self.run_status.setText(str(exc))
+                return
         root, trainer, cache = self.runs_root, self.trainer_class, self._curves_cache
         self.rows, self.study_dir = [], None
         self._live_study_dir = None
@@ -201,10 +347,12 @@ class CompareDialog(QtWidgets.QDialog):
         self.table.setRowCount(0)
         self.curves.clear()
         self.run_status.clear()
-        self.progress.setRange(0, len(seeds) * (len(spec.methods) + (1 if teacher_arch else 0)))
+        self.progress.setRange(0, len(seeds) * (len(spec.rows()) + (1 if teacher_arch else 0)))
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
-        self._worker = start_worker(lambda control: run_study_and_read(spec, root, trainer, cache, control),
+        parallel = self.parallel.value()
+        self._worker = start_worker(lambda control: run_study_and_read(spec, root, trainer, cache, control,
+                                                                       parallel),
                                     takes_control=True, yielded=self._on_event, returned=self._done,
                                     errored=self._failed, name="sskt-study")
         self._update_buttons()
@@ -299,6 +447,9 @@ class CompareDialog(QtWidgets.QDialog):
         status = str(state.get("status", ""))
         self.folder_label.setText(f"Tables (md, csv, tex) in {self.study_dir}")
         self.run_status.clear()
+        from sskt_engine.study_variants import variant_summary_line
+
+        self.run_status.setText(variant_summary_line(state))  # a grid's choice, an ablation's gains
         if self._reader is not None:
             self._reader.cancel()  # the curves of an earlier state: these are newer
         if view.curves is not None:

@@ -67,6 +67,9 @@ class DatasetPreview(QtWidgets.QWidget):
         self._task = None
         self.button.setEnabled(True)
         self.button.setText("Refresh")
+        # clips come as strips of frames: wide cells, as high as an image's
+        self.grid.set_aspect(images.shape[2] / images.shape[1] if len(images) else 1.0)
+        self.title.setText("Sample clips (frames left to right)" if self.grid.aspect > 1 else "Sample images")
         self.grid.set_images(images, labels)
 
     def _failed(self, error: WorkerError) -> None:

@@ -78,8 +78,17 @@ class ExportDialog(QtWidgets.QDialog):
         run_label.setToolTip(str(self.run_dir))
         form.addRow("Run", run_label)
         self.format = QtWidgets.QComboBox()
+        from sskt_engine.export_formats import unavailable_formats
+
+        missing = unavailable_formats()
         for fmt in _formats():
-            self.format.addItem(FORMAT_LABELS.get(fmt, fmt), fmt)
+            if fmt in missing:  # shown, but off, with the one command that enables it
+                self.format.addItem(f"{FORMAT_LABELS.get(fmt, fmt)}: needs {missing[fmt]}", fmt)
+                item = self.format.model().item(self.format.count() - 1)
+                item.setEnabled(False)
+                item.setToolTip(f"Not available in this installation; run {missing[fmt]} to enable it")
+            else:
+                self.format.addItem(FORMAT_LABELS.get(fmt, fmt), fmt)
         self.format.setToolTip("pt / safetensors: weights and metadata, loaded by SSKT Studio or as a source; "
                                "TorchScript / ONNX: self-contained graphs for other programs")
         self.format.currentIndexChanged.connect(self._format_changed)

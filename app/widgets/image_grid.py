@@ -23,6 +23,7 @@ class ImageGrid(QtWidgets.QWidget):
     def __init__(self, cell: int = 72, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.cell = cell
+        self.aspect = 1.0  # cell width / height: frame strips of clips are wide
         self.caption_lines = 1
         self._images: list[QtGui.QImage] = []
         self._captions: list[str] = []
@@ -57,9 +58,18 @@ class ImageGrid(QtWidgets.QWidget):
 
     def _metrics(self, width: int) -> tuple[int, int, int]:
         caption_h = self.fontMetrics().height() * self.caption_lines + 4
-        cell_w = self.cell + 8
+        cell_w = self._cell_width() + 8
         columns = max(1, width // cell_w)
         return columns, cell_w, self.cell + caption_h + 8
+
+    def _cell_width(self) -> int:
+        return round(self.cell * self.aspect)
+
+    def set_aspect(self, aspect: float) -> None:
+        """Cells ``aspect`` times as wide as high (1: square images)."""
+        self.aspect = max(0.25, float(aspect))
+        self.updateGeometry()
+        self.update()
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt API)
         return True
@@ -72,11 +82,11 @@ class ImageGrid(QtWidgets.QWidget):
         return rows * cell_h
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802
-        width = 4 * (self.cell + 8)
+        width = 4 * (self._cell_width() + 8)
         return QtCore.QSize(width, self.heightForWidth(width))
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
-        return QtCore.QSize(self.cell + 8, self.fontMetrics().height() * 2)
+        return QtCore.QSize(self._cell_width() + 8, self.fontMetrics().height() * 2)
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -111,7 +121,7 @@ class ImageGrid(QtWidgets.QWidget):
         for index, image in enumerate(self._images):
             row, column = divmod(index, columns)
             x, y = column * cell_w + 4, row * cell_h + 4
-            target = QtCore.QRect(x, y, self.cell, self.cell)
+            target = QtCore.QRect(x, y, self._cell_width(), self.cell)
             painter.drawImage(target, image)
             color = self._colors[index] if index < len(self._colors) else None
             if color is not None:

@@ -7,7 +7,7 @@ import time
 from PySide6 import QtGui, QtWidgets
 
 from sskt_engine.events import EpochEnd, Event, LogMessage, RunFailed, RunFinished, RunStarted
-from sskt_engine.formatting import seconds
+from sskt_engine.formatting import percent, seconds
 from sskt_engine.metric_info import ACCURACY
 
 
@@ -38,7 +38,7 @@ class LogView(QtWidgets.QPlainTextEdit):
                 self.add("Sources: " + ", ".join(event.source_names))
             self.add(f"Run folder: {event.run_dir}")
         elif isinstance(event, EpochEnd):
-            parts = [f"{k} {v:.4g}" for k, v in event.val.items()]
+            parts = [f"{k} {self._value(k, v)}" for k, v in event.val.items()]
             self.add(f"Epoch {event.epoch + 1}: val " + ", ".join(parts) + (" (best)" if event.is_best else "")
                      + f" · {seconds(event.epoch_time_s)}")
         elif isinstance(event, LogMessage):
@@ -49,3 +49,13 @@ class LogView(QtWidgets.QPlainTextEdit):
                      f"{metric.format(event.best_val_acc)}, final {metric.format(event.final_val_acc)}")
         elif isinstance(event, RunFailed):
             self.add(f"Run failed: {event.message}", "error")
+
+    def _value(self, key: str, value: float) -> str:
+        """A validation number as the run bar and the results show it: the headline metric (and
+        top-5) in percent where it is a fraction, losses as plain numbers."""
+        metric = self._metric
+        if key == metric.key or key.endswith("/" + metric.key):
+            return metric.format(value)
+        if key == "top5":
+            return percent(value)
+        return f"{value:.4g}"

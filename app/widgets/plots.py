@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import html
 import math
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.palette import PlotColors, plot_colors
 from app.run_history import RunCurves, SeriesBuffer, series_for_epoch, series_for_progress
+from app.run_labels import short_run_labels
+from app.smoothing import ema
 from app.widgets.steady_view_box import SteadyViewBox
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
 from sskt_engine.metric_info import ACCURACY, MetricInfo
@@ -31,15 +35,19 @@ LEGEND_COLUMNS = 4  # at most; fewer when the entries would not fit the plot's w
 LEGEND_SAMPLE_PX = 20  # an entry: its sample line, the gap, its label
 LEGEND_GAP_PX = 12
 PLOTS = (("loss", "Loss on the target task"), ("accuracy", "Accuracy (%)"),
-         ("sources", "Total loss and auxiliary losses (per source)"), ("lr", "Learning rate"))
+         ("sources", "Total and per-source losses"), ("lr", "Learning rate"))
 FIXED_COLORS = {
-    "train loss": "#1f77b4", "train target": "#1f77b4", "val loss": "#2ca02c", "train total": "#444444",
+    # mid-tones only: each must read on a white and on a dark plot background
+    "train loss": "#1f77b4", "train target": "#1f77b4", "val loss": "#2ca02c", "train total": "#8a8a8a",
     "train acc": "#1f77b4", "val acc": "#2ca02c", "val top-5": "#9467bd", "lr": "#d62728",
 }
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f")
 OVERLAY_PALETTE = ("#6a3d9a", "#b15928", "#e31a1c", "#33a02c", "#1f78b4", "#ff7f00", "#a6761d", "#666666")
 OVERLAY_KEYS = ("train loss", "train target", "val loss", "lr")  # and each run's headline metric, "val <short>"
+TITLE_SIZE = "10pt"
+SHORT_CURVE = 2  # a curve of this many points or fewer gets markers: a single point draws no line
+SMOOTHING = (("off", 0.0), ("0.6", 0.6), ("0.8", 0.8), ("0.9", 0.9), ("0.95", 0.95), ("0.99", 0.99))
 
 
 class _Curve:
@@ -65,9 +73,31 @@ class LivePlots(QtWidgets.QWidget):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        # Smoothing of the noisy per-step training curves (an EMA, like TensorBoard's slider);
+        # validation points, one per epoch, are drawn as measured.
+        controls = QtWidgets.QHBoxLayout()
+        controls.setContentsMargins(8, 4, 8, 0)
+        controls.addStretch(1)
+        smoothing_label = QtWidgets.QLabel("Smoothing")
+        smoothing_label.setObjectName("hint")
+        self.smoothing_box = QtWidgets.QComboBox()
+        self.smoothing_box.setObjectName("smoothing")
+        for text, weight in SMOOTHING:
+            self.smoothing_box.addItem(text, weight)
+        self.smoothing_box.setToolTip("Exponential moving average of the training curves (weight of the previous "
+                                      "point); the hover read-out shows the measured values")
+        smoothing_label.setBuddy(self.smoothing_box)
+        self.smoothing_box.currentIndexChanged.connect(lambda _i: self.set_smoothing(self.smoothing_box.currentData()))
+        controls.addWidget(smoothing_label)
+        controls.addWidget(self.smoothing_box)
+        layout.addLayout(controls)
+        self.smoothing = 0.0
         self.view = pg.GraphicsLayoutWidget()
         self.view.setObjectName("livePlots")
-        self.view.setBackground("w")
+        self.colors: PlotColors = plot_colors(self.palette())
+        self.view.setBackground(self.colors.background)
+        self._title_text: dict[str, str] = {}  # each plot's whole title (shown elided when narrow)
         self.view.ci.setSpacing(6)
         layout.addWidget(self.view)
         self.plots: dict[str, pg.PlotItem] = {}
@@ -81,9 +111,9 @@ class LivePlots(QtWidgets.QWidget):
             # inside the plot would hide curves wherever they happen to run.
             cell = self.view.addLayout(row=index // 2, col=index % 2)
             cell.setSpacing(0)
-            label = cell.addLabel(title, row=0, col=0, color="#333333", size="10pt")
+            label = cell.addLabel(title, row=0, col=0, color=self.colors.title, size=TITLE_SIZE)
             # size given: the legend never sizes (and moves) itself as entries come; the layout does
-            legend = pg.LegendItem(size=(1, LEGEND_ROW_PX), offset=None, labelTextColor="#333333",
+            legend = pg.LegendItem(size=(1, LEGEND_ROW_PX), offset=None, labelTextColor=self.colors.title,
                                    labelTextSize="8pt", pen=None, brush=None, verSpacing=-8,
                                    horSpacing=LEGEND_GAP_PX, colCount=3)
             legend.setMinimumWidth(0)  # entries never widen the column either
@@ -98,15 +128,15 @@ class LivePlots(QtWidgets.QWidget):
             plot.showGrid(x=True, y=True, alpha=0.18)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
-            plot.setLabel("bottom", "epoch", color="#555555")
+            plot.setLabel("bottom", "epoch", color=self.colors.muted)
             plot.getAxis("left").setWidth(52)
             for axis in ("left", "bottom"):
                 # Axes (tick labels and the grid they draw) are most of a repaint: render each to a
                 # cached pixmap that is redrawn only when its range changes, not on every new point.
                 plot.getAxis(axis).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
-                plot.getAxis(axis).setTextPen("#444444")
-                plot.getAxis(axis).setPen("#999999")
                 plot.getAxis(axis).enableAutoSIPrefix(False)
+                # no numbers on an empty plot: its default 0..1 range would read as data
+                plot.getAxis(axis).setStyle(showValues=False)
             cell.layout.setRowStretchFactor(2, 1)
             # Titles and legends must not decide the column widths: both columns share alike.
             label.updateMin = lambda: None  # LabelItem would pin its minimum width to the text's
@@ -116,6 +146,7 @@ class LivePlots(QtWidgets.QWidget):
                 plot.setXLink(self.plots["loss"])
             self.plots[key] = plot
             self.titles[key] = label
+            self._title_text[key] = title
         self.plots["lr"].setLogMode(y=False)
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 2)
@@ -129,12 +160,11 @@ class LivePlots(QtWidgets.QWidget):
         self._placeholder.setObjectName("plotsPlaceholder")
         self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self._placeholder.setWordWrap(True)
-        self._placeholder.setStyleSheet("color: #777777; background: rgba(255, 255, 255, 215); padding: 10px;"
-                                        " border: 1px solid #dddddd; border-radius: 6px;")
+        self._placeholder.setStyleSheet(self.colors.placeholder)
         self._placeholder.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.view.installEventFilter(self)
         self._no_sources = pg.TextItem("No source models in this run: the loss is the target loss.",
-                                       color="#888888", anchor=(0.5, 0.5))
+                                       color=self.colors.muted, anchor=(0.5, 0.5))
         self._no_sources.setPos(0.5, 0.5)
         self._no_sources.hide()
         self.plots["sources"].addItem(self._no_sources, ignoreBounds=True)
@@ -147,20 +177,23 @@ class LivePlots(QtWidgets.QWidget):
         self._next_plot = 0  # the redraw timer serves the plots in turn
         self._span = 0  # the epochs the x axis spans (0: fit to what is drawn)
         self._x_right = 0.0  # the right end of the x range set last (0: auto-range)
+        self.live_run_name = ""  # the folder of the run drawn live: never drawn again as an overlay
 
         self._hover_line: dict[str, pg.InfiniteLine] = {}
         self._hover_text: dict[str, pg.TextItem] = {}
         self._hover_dots: dict[str, pg.ScatterPlotItem] = {}
         for key, plot in self.plots.items():
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", style=QtCore.Qt.PenStyle.DotLine))
-            text = pg.TextItem(anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 225), border=pg.mkPen("#bbbbbb"))
-            dots = pg.ScatterPlotItem(size=7, pen=pg.mkPen("w"))
+            text = pg.TextItem(anchor=(0, 0))
+            dots = pg.ScatterPlotItem(size=7)
             for item, z in ((line, 60), (dots, 61), (text, 62)):
                 item.setZValue(z)
                 item.hide()
                 plot.addItem(item, ignoreBounds=True)
             self._hover_line[key], self._hover_text[key], self._hover_dots[key] = line, text, dots
         self._mouse_proxy = pg.SignalProxy(self.view.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved)
+        self._hover_pos: QtCore.QPointF | None = None  # the mouse over the plots: the read-out follows new data
+        self._apply_colors()
 
         # Armed by the first new point, fires once REDRAW_MS later: at most ~30 redraws a
         # second while data arrives, and no wake-ups at all while nothing changes.
@@ -169,11 +202,64 @@ class LivePlots(QtWidgets.QWidget):
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._redraw_step)
 
+    # -- light or dark -------------------------------------------------------------------
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            colors = plot_colors(self.palette())
+            if colors != self.colors:
+                self.colors = colors
+                self._apply_colors()
+        super().changeEvent(event)
+
+    def _apply_colors(self) -> None:
+        """Background, titles, axes, legends and the hover read-out in the palette's colours."""
+        colors = self.colors
+        self.view.setBackground(colors.background)
+        for key, plot in self.plots.items():
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setTextPen(colors.text)
+                plot.getAxis(axis).setPen(colors.axis)
+            plot.setLabel("bottom", "epoch", color=colors.muted)
+            plot.legend.setLabelTextColor(colors.title)
+            for _sample, label in plot.legend.items:
+                label.setText(label.text, color=colors.title)
+            text = self._hover_text[key]
+            text.fill = pg.mkBrush(*colors.hover_fill)
+            text.border = pg.mkPen(colors.hover_border)
+            text.setColor(colors.title)
+            self._hover_dots[key].setPen(pg.mkPen(colors.dot_outline))
+        self._no_sources.setColor(colors.muted)
+        if self._placeholder is not None:
+            self._placeholder.setStyleSheet(colors.placeholder)
+        for curve in self.curves.values():
+            if "symbolPen" in curve.style:
+                curve.style["symbolPen"] = pg.mkPen(colors.dot_outline)
+                if curve.item is not None:
+                    curve.item.setSymbolPen(curve.style["symbolPen"])
+        self._fit_titles()
+
+    def _fit_titles(self) -> None:
+        """Each title elided to its plot's width: a long title (or a narrow window) never widens
+        its column or runs into the next one."""
+        for key, label in self.titles.items():
+            font = QtGui.QFont(self.font())
+            font.setPointSizeF(float(TITLE_SIZE.removesuffix("pt")))
+            width = int(self.plots[key].width()) or 10_000
+            text = QtGui.QFontMetrics(font).elidedText(self._title_text[key], QtCore.Qt.TextElideMode.ElideRight,
+                                                      max(40, width))
+            label.setText(text, color=self.colors.title, size=TITLE_SIZE)
+
+    def title_text(self, key: str) -> str:
+        """The title as shown (elided when the plot is narrow)."""
+        return self.titles[key].text
+
     # -- events ------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             if event.start_epoch == 0:
                 self.clear()
+            self.live_run_name = Path(event.run_dir).name
+            self._drop_overlay(self.live_run_name)  # drawn live from now on
             self.steps_per_epoch = event.steps_per_epoch
             self._set_metrics(event.headline, event.train_headline)
             self._no_sources.setVisible(not event.source_names)
@@ -192,8 +278,10 @@ class LivePlots(QtWidgets.QWidget):
         self._fit_x()
 
     def _fit_x(self) -> None:
-        """The x range: the span, widened to the recorded runs drawn over it (none: auto)."""
-        right = float(self._span)
+        """The x range: the span (of the run drawn live, or the experiment's while nothing is
+        drawn), widened to the longest recorded run drawn over it (none: auto); recorded runs
+        alone get the range of the longest of them."""
+        right = float(self._span) if self.live_run_name or not self.overlays else 0.0
         for curves in self.overlays.values():
             for curve in curves:
                 xs, _ = curve.data()
@@ -216,7 +304,8 @@ class LivePlots(QtWidgets.QWidget):
         self.val_metric, self.train_metric = metric, train_metric
         names = metric.label if train_metric.label == metric.label else f"{metric.label}, train {train_metric.label}"
         unit = f" ({metric.unit})" if metric.unit else ""
-        self.titles["accuracy"].setText(names[:1].upper() + names[1:] + unit, color="#333333", size="10pt")
+        self._title_text["accuracy"] = names[:1].upper() + names[1:] + unit
+        self._fit_titles()
 
     def _add_points(self, points: Iterable[tuple[str, str, float, float]]) -> None:
         for plot, key, x, y in points:
@@ -236,7 +325,8 @@ class LivePlots(QtWidgets.QWidget):
         # Dense training curves use a 1 px (cosmetic) pen: Qt's antialiased wide pens cost
         # ~20x more per point. Validation curves have one point per epoch and can be bold.
         pen = pg.mkPen(color, width=2.0 if is_val else 1.0)
-        kwargs = {"symbol": "o", "symbolSize": 6, "symbolBrush": color, "symbolPen": pg.mkPen("w")} if is_val else {}
+        kwargs = {"symbol": "o", "symbolSize": 6, "symbolBrush": color,
+                  "symbolPen": pg.mkPen(self.colors.dot_outline)} if is_val else {}
         curve = _Curve(plot, key, None, SeriesBuffer(), {"pen": pen, **kwargs})
         self.curves[key] = curve
         return curve
@@ -251,7 +341,18 @@ class LivePlots(QtWidgets.QWidget):
         curve.dirty = True
         if curve.plot == "sources":
             self._no_sources.hide()
+        self._show_values(curve.plot, True)
         self._drop_placeholder()
+
+    def _show_values(self, plot: str, shown: bool) -> None:
+        """Tick numbers on a plot with something drawn; none on an empty one."""
+        for axis in ("left", "bottom"):
+            item = self.plots[plot].getAxis(axis)
+            if item.style["showValues"] != shown:
+                item.setStyle(showValues=shown)
+
+    def has_values(self, plot: str) -> bool:
+        return bool(self.plots[plot].getAxis("left").style["showValues"])
 
     def _name_item(self, curve: _Curve) -> None:
         """The curve's legend entry (its label is rich text: the costlier half of a new curve)."""
@@ -266,6 +367,10 @@ class LivePlots(QtWidgets.QWidget):
             self._placeholder = None
 
     def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.view and event.type() == QtCore.QEvent.Type.Leave:
+            self._hover_pos = None  # the read-out goes with the mouse, never stays behind stale
+            for key in self.plots:
+                self._hide_hover(key)
         if obj is self.view and event.type() == QtCore.QEvent.Type.Resize:
             # once the layout has given the plots their new widths: legend entries per row
             QtCore.QTimer.singleShot(0, self._sync_legends)
@@ -316,11 +421,27 @@ class LivePlots(QtWidgets.QWidget):
         changed = False
         for curve in self.curves.values():
             if curve.dirty and curve.item is not None and plot in (None, curve.plot):
-                curve.item.setData(curve.buffer.x, curve.buffer.y)
+                y = ema(curve.buffer.y, self.smoothing) if self.smoothing and curve.key.startswith("train") \
+                    else curve.buffer.y
+                curve.item.setData(curve.buffer.x, y)
+                _mark_if_short(curve.item, len(curve.buffer), curve.style.get("pen"))
                 curve.dirty = False
                 changed = True
         if changed:
             self.redraws += 1
+            if self._hover_pos is not None:  # the read-out shows the newest numbers, not stale ones
+                self._mouse_moved((self._hover_pos,))
+
+    def set_smoothing(self, weight: float) -> None:
+        """Redraw the training curves with this EMA weight (0: as measured)."""
+        self.smoothing = float(weight or 0.0)
+        index = self.smoothing_box.findData(self.smoothing)
+        if index >= 0 and index != self.smoothing_box.currentIndex():
+            self.smoothing_box.setCurrentIndex(index)
+        for curve in self.curves.values():
+            if curve.key.startswith("train"):
+                curve.dirty = True
+        self._push_data()
 
     def clear(self) -> None:
         for curve in self.curves.values():
@@ -330,11 +451,15 @@ class LivePlots(QtWidgets.QWidget):
         self._sync_legends()
         self._color_index = 0
         self.steps_per_epoch = 0
-        for plot in self.plots.values():
+        self.live_run_name = ""
+        for key, plot in self.plots.items():
             plot.enableAutoRange(y=True)
+            self._show_values(key, any(c.plot == key for group in self.overlays.values() for c in group))
 
     def _sync_legends(self) -> None:
+        self._fit_titles()
         for plot in self.plots.values():
+            _elide_legend(plot)
             count = len(plot.legend.items)
             columns = _legend_columns(plot) if count else 1
             if count:
@@ -348,13 +473,16 @@ class LivePlots(QtWidgets.QWidget):
 
     # -- recorded runs -----------------------------------------------------------------
     def set_overlays(self, runs: list[RunCurves]) -> None:
-        """Draw recorded runs dashed; replaces the previous overlays."""
+        """Draw recorded runs dashed, each named by its run's name (not its folder); replaces the
+        previous overlays. The run drawn live is not drawn again."""
         for curves in self.overlays.values():
             for curve in curves:
                 self.plots[curve.plot].removeItem(curve.item)
         self.overlays.clear()
         self._sync_legends()
-        for index, run in enumerate(runs):
+        runs = [run for run in runs if not (self.live_run_name and run.name == self.live_run_name)]
+        labels = short_run_labels([run.name for run in runs])
+        for index, (run, label) in enumerate(zip(runs, labels)):
             color = OVERLAY_PALETTE[index % len(OVERLAY_PALETTE)]
             items = []
             for key in (*OVERLAY_KEYS, f"val {run.metric.short}"):
@@ -365,19 +493,36 @@ class LivePlots(QtWidgets.QWidget):
                 pen = pg.mkPen(color, width=1.8 if is_val else 1.0,
                                style=QtCore.Qt.PenStyle.DashLine if is_val else QtCore.Qt.PenStyle.DotLine)
                 kwargs = {"symbol": "t", "symbolSize": 6, "symbolBrush": color, "symbolPen": None} if is_val else {}
-                item = self.plots[plot].plot(x, y, name=f"{_short(run.name)} · {key}", pen=pen, **kwargs)
+                item = self.plots[plot].plot(x, y, name=f"{label} · {key}", pen=pen, **kwargs)
                 item.setDownsampling(auto=True, method="peak")
                 item.setClipToView(True)
-                items.append(_Curve(plot, f"{run.name} · {key}", item))
+                _mark_if_short(item, len(x), pen)
+                items.append(_Curve(plot, f"{label} · {key}", item))
             self.overlays[run.name] = items
+        self._after_overlays()
+
+    def _drop_overlay(self, name: str) -> None:
+        for curve in self.overlays.pop(name, []):
+            self.plots[curve.plot].removeItem(curve.item)
+        self._after_overlays()
+
+    def _after_overlays(self) -> None:
         self._sync_legends()
         self._fit_x()
-        if runs:
+        for key in self.plots:
+            self._show_values(key, any(c.plot == key for c in self.curves.values() if c.item is not None)
+                              or any(c.plot == key for group in self.overlays.values() for c in group))
+        if self.overlays:
             self._drop_placeholder()
+
+    def overlay_names(self) -> list[str]:
+        """The legend names of the recorded runs' curves drawn now."""
+        return [c.key for group in self.overlays.values() for c in group]
 
     # -- hover read-out ------------------------------------------------------------------
     def _mouse_moved(self, args: tuple) -> None:
         pos = args[0]
+        self._hover_pos = pos
         for key, plot in self.plots.items():
             vb = plot.getViewBox()
             if plot.sceneBoundingRect().contains(pos) and vb.sceneBoundingRect().contains(pos):
@@ -402,15 +547,17 @@ class LivePlots(QtWidgets.QWidget):
             if i >= len(xs) or (i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x)):
                 i -= 1
             i = max(0, min(i, len(xs) - 1))
-            color = curve.item.opts["pen"].color().name() if hasattr(curve.item.opts["pen"], "color") else "#333"
+            color = curve.item.opts["pen"].color().name() if hasattr(curve.item.opts["pen"], "color") else "#888"
             rows.append(f"<span style='color:{color}'>●</span> {html.escape(curve.key)}: <b>{number(ys[i])}</b>"
-                        f" <span style='color:#888'>@ {xs[i]:.2f}</span>")
+                        f" <span style='color:{self.colors.muted}'>@ {xs[i]:.2f}</span>")
             spots.append({"pos": (xs[i], ys[i]), "brush": pg.mkBrush(color)})
         if not rows:
             self._hide_hover(key)
             return
         text = self._hover_text[key]
-        text.setHtml(f"<div style='font-size:8pt'>epoch {x:.2f}<br>" + "<br>".join(rows) + "</div>")
+        # the text's colour is the palette's (pyqtgraph's default is a light grey, unreadable on white)
+        text.setHtml(f"<div style='font-size:8pt; color:{self.colors.title}'>epoch {x:.2f}<br>"
+                     + "<br>".join(rows) + "</div>")
         (x0, x1), (y0, y1) = self.plots[key].getViewBox().viewRange()
         # Keep the box inside the plot: flip it to the left of the cursor in the right half.
         text.setAnchor((1, 0) if x > (x0 + x1) / 2 else (0, 0))
@@ -441,5 +588,39 @@ def _fix_legend_rows(legend: pg.LegendItem, rows: int) -> None:
         legend.setMaximumHeight(height)
 
 
-def _short(name: str, limit: int = 28) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+def _elide_legend(plot: pg.PlotItem) -> None:
+    """Legend labels elided to the plot's width (the whole name stays in ``full_text``): a long
+    name makes the legend taller at most, never the plot's column wider."""
+    room = max(40, int(plot.width()) - LEGEND_SAMPLE_PX - LEGEND_GAP_PX - 4) if plot.width() > 0 else 10_000
+    for _sample, label in plot.legend.items:
+        full = getattr(label, "full_text", None)
+        if full is None:
+            full = label.full_text = label.text
+        metrics = QtGui.QFontMetrics(label.item.font())
+        text = full
+        if metrics.horizontalAdvance(full) > room:
+            # "<run> · <series>": the series and the run name's end (its start time) say the most
+            run, sep, series = full.rpartition(" · ")
+            keep = metrics.horizontalAdvance(sep + series)
+            text = (metrics.elidedText(run, QtCore.Qt.TextElideMode.ElideMiddle, room - keep) + sep + series
+                    if run and room - keep >= 40 else metrics.elidedText(full, QtCore.Qt.TextElideMode.ElideRight, room))
+        if text != label.text:
+            label.setText(text)
+
+
+def _mark_if_short(item: pg.PlotDataItem, points: int, pen: object) -> None:
+    """Markers on a curve of one or two points (a single point draws no line); off again once
+    the line shows. Curves that always have markers keep them."""
+    if getattr(item, "own_symbol", None) is None:
+        item.own_symbol = item.opts.get("symbol") is not None
+    if item.own_symbol:
+        return
+    short = points <= SHORT_CURVE
+    if short and item.opts.get("symbol") is None:
+        color = pen.color() if hasattr(pen, "color") else QtGui.QColor("#888888")
+        item.setSymbol("o")
+        item.setSymbolSize(5)
+        item.setSymbolBrush(color)
+        item.setSymbolPen(None)
+    elif not short and item.opts.get("symbol") is not None:
+        item.setSymbol(None)

@@ -96,8 +96,11 @@ class ResultsView(QtWidgets.QWidget):
         self.splitter.setStretchFactor(1, 3)
         layout.addWidget(self.splitter, 3)
 
-        self.predictions_box = QtWidgets.QGroupBox("Validation images: predicted labels; when wrong, the true label, or the "
-                                                  "labels missed (\u2212) and extra (+)")
+        self.predictions_box = QtWidgets.QGroupBox("Validation images and their predicted labels")
+        # the rest as a tooltip: a long group-box title cannot wrap and was cut at 1280 px
+        self.predictions_box.setToolTip("Green: right. When wrong, the true label under the prediction (red), or "
+                                        "for multi-label data the labels missed (\u2212name) and extra (+name), "
+                                        "orange when some are right.")
         box_layout = QtWidgets.QVBoxLayout(self.predictions_box)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
@@ -189,6 +192,7 @@ class ResultsView(QtWidgets.QWidget):
         self._task = None
         images, true_names, predicted = result
         shown = [prediction_caption(t, p) for t, p in zip(true_names, predicted)]
+        self.grid.set_aspect(images.shape[2] / images.shape[1] if len(images) else 1.0)  # clips: frame strips
         self.grid.set_images(images, [c.text for c in shown], [c.color for c in shown],
                              [c.tooltip for c in shown], caption_lines=2)
 

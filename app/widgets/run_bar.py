@@ -30,6 +30,7 @@ class RunBar(QtWidgets.QFrame):
         for button in (start, stop, resume):
             row.addWidget(button)
         self.processes_label = QtWidgets.QLabel("Processes")
+        self.processes_label.setObjectName("processesLabel")
         self.processes = QtWidgets.QSpinBox()
         self.processes.setObjectName("processesSpin")
         self.processes.setRange(1, 64)
@@ -79,16 +80,17 @@ class RunBar(QtWidgets.QFrame):
         self._start_epoch = 0
 
     # -- why Start is off -------------------------------------------------------------------
-    def set_problem(self, text: str, path: str = "", more: int = 0) -> None:
-        """The reason Start is disabled; a field path becomes a link that jumps to it."""
+    def set_problem(self, text: str, path: str = "", more: int = 0, label: str = "") -> None:
+        """The reason Start is disabled; the field becomes a link, named as the form names it
+        (``label``: "Learning rate (Training)", not ``train.lr``), that jumps to it."""
         if not text:
             self.problem_label.hide()
             return
         body = html.escape(text)
         if path:
-            body = f"<a href='{html.escape(path)}'>{html.escape(path)}</a>: {body}"
+            body = f"<a href='{html.escape(path)}'>{html.escape(label or path)}</a>: {body}"
         if more:
-            body += f" <span style='color:#777'>(and {more} more)</span>"
+            body += f" (and {more} more)"
         self.problem_label.setText(f"Cannot start: {body}")
         self.problem_label.show()
 

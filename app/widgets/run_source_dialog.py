@@ -46,7 +46,18 @@ class RunSourceDialog(QtWidgets.QDialog):
         self._other: str | None = None
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Add source")
+        self.add_button = buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
+        self.add_button.setText("Add source")
+        self.add_button.setEnabled(self.table.currentItem() is not None)  # nothing to add: it would do nothing
+        self.table.currentItemChanged.connect(lambda item, _old: self.add_button.setEnabled(item is not None))
+        if not self.table.topLevelItemCount():
+            # an empty table alone reads as broken: say why it is empty and what to do
+            self.table.hide()
+            self.empty = QtWidgets.QLabel(f"No finished or stopped runs in {runs_root} yet. Train one first, or "
+                                          "choose a run folder elsewhere with Other folder….")
+            self.empty.setObjectName("hint")
+            self.empty.setWordWrap(True)
+            layout.insertWidget(1, self.empty, 1)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

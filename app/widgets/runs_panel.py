@@ -8,20 +8,22 @@ milliseconds to list, a visible stall if the GUI thread did it while a run train
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.widgets.elided_label import ElidedLabel
 from app.worker import Worker, WorkerError, start_worker
 from sskt_engine.runs import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, RunFolder, RunInfo, list_runs
 
 STATUS_COLORS = {RUNNING: "#1565c0", FINISHED: "#2e7d32", STOPPED: "#ef6c00", FAILED: "#c62828",
                  INTERRUPTED: "#8d6e63"}
 RESUMABLE = (STOPPED, FAILED, INTERRUPTED)
-COLUMNS = ("Run", "Started", "Status", "Best")
+COLUMNS = ("Run", "Started", "Status", "Best", "Final", "Method", "Epochs")
+HIDDEN_COLUMNS = ("Final", "Epochs")  # at first; the header's context menu shows them
+TRASH = ".trash"  # deleted runs go here, inside the runs folder: restorable, and never a copy across disks
 EMPTY_TEXT = "No runs yet. Runs started here or with `sskt train` appear in this list."
 
 
@@ -94,9 +96,8 @@ class RunsPanel(QtWidgets.QWidget):
         layout.setSpacing(4)
 
         folder_row = QtWidgets.QHBoxLayout()
-        self.folder_label = QtWidgets.QLabel()
+        self.folder_label = ElidedLabel()  # a long path is elided in its middle, never cut mid-word
         self.folder_label.setObjectName("hint")
-        self.folder_label.setMinimumWidth(40)
         change = QtWidgets.QToolButton()
         change.setText("Change…")
         change.setToolTip("Choose the folder that holds the runs")
@@ -108,6 +109,13 @@ class RunsPanel(QtWidgets.QWidget):
         folder_row.addWidget(refresh)
         folder_row.addWidget(change)
         layout.addLayout(folder_row)
+
+        self.filter = QtWidgets.QLineEdit()
+        self.filter.setObjectName("runsFilter")
+        self.filter.setPlaceholderText("Filter runs (name, method, status)…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._apply_filter)
+        layout.addWidget(self.filter)
 
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setObjectName("runsTree")
@@ -122,6 +130,11 @@ class RunsPanel(QtWidgets.QWidget):
         self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         for column in range(1, len(COLUMNS)):
             self.tree.header().setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        for name in HIDDEN_COLUMNS:
+            self.tree.setColumnHidden(COLUMNS.index(name), True)
+        # choose columns: the header's context menu
+        self.tree.header().setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.header().customContextMenuRequested.connect(self._columns_menu)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.tree.itemDoubleClicked.connect(lambda item, _c: self.results_requested.emit(self._path(item)))
         self.tree.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
@@ -184,8 +197,7 @@ class RunsPanel(QtWidgets.QWidget):
     # -- folder ---------------------------------------------------------------------------
     def set_runs_root(self, root: Path) -> None:
         self.runs_root = Path(root)
-        self.folder_label.setText(f"Runs in {self.runs_root}")
-        self.folder_label.setToolTip(str(self.runs_root))
+        self.folder_label.set_full_text(f"Runs in {self.runs_root}")
         if self.watcher.directories():
             self.watcher.removePaths(self.watcher.directories())
         if self.runs_root.is_dir():
@@ -264,8 +276,14 @@ class RunsPanel(QtWidgets.QWidget):
         # Epochs only where they say something: how far an unfinished run got.
         status = info.status if info.status == FINISHED else f"{info.status} {epochs}"
         for column, text in enumerate((info.name or info.path.name, _started(info.path.name), status,
-                                       info.metric.format(info.best_score, missing=""))):
+                                       info.metric.format(info.best_score, missing=""),
+                                       info.metric.format(info.final_score, missing=""), info.method or "", epochs)):
             item.setText(column, text)
+        item.setData(4, QtCore.Qt.ItemDataRole.UserRole + 1, info.final_score if info.final_score is not None
+                     else -1.0)
+        item.setData(6, QtCore.Qt.ItemDataRole.UserRole + 1, info.epochs_completed)
+        item.setTextAlignment(4, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        item.setHidden(not self._matches(item))
         item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)  # sort by folder: by time
         item.setData(1, QtCore.Qt.ItemDataRole.UserRole + 1, info.path.name)
         item.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(info.path))
@@ -279,6 +297,61 @@ class RunsPanel(QtWidgets.QWidget):
         for column in range(len(COLUMNS)):
             item.setToolTip(column, tip)
         item.setTextAlignment(3, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+
+    def note_epoch(self, path: Path, epochs_completed: int, best_score: float | None,
+                   final_score: float | None = None) -> None:
+        """The live run's row from its EpochEnd, at once: its summary file is written after the
+        event, so reading it now would show the epoch before (the row lagged one epoch behind)."""
+        path = Path(path)
+        info = self._infos.get(path)
+        item = self._item(path)
+        if info is None or item is None:
+            if self._lister is None:  # not listed, and no listing under way that will show it: read it
+                self.update_run(path)
+            return
+        info = replace(info, epochs_completed=max(info.epochs_completed, int(epochs_completed)),
+                       best_score=best_score if best_score is not None and best_score >= 0 else info.best_score,
+                       final_score=final_score if final_score is not None else info.final_score)
+        self._infos[path] = info
+        self._fill_item(item, info)
+
+    def _item(self, path: Path) -> QtWidgets.QTreeWidgetItem | None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if self._path(item) == path:
+                return item
+        return None
+
+    # -- columns and filter ---------------------------------------------------------------
+    def _columns_menu(self, pos: QtCore.QPoint) -> None:
+        menu = QtWidgets.QMenu(self)
+        for column, name in enumerate(COLUMNS):
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(not self.tree.isColumnHidden(column))
+            action.setEnabled(column != 0)  # the run's name always shows
+            action.toggled.connect(lambda shown, c=column: self.tree.setColumnHidden(c, not shown))
+        menu.exec(self.tree.header().mapToGlobal(pos))
+
+    def _matches(self, item: QtWidgets.QTreeWidgetItem) -> bool:
+        words = self.filter.text().lower().split() if hasattr(self, "filter") else []
+        if not words:
+            return True
+        text = " ".join(item.text(c) for c in range(len(COLUMNS))).lower() + " " + \
+            str(item.data(0, QtCore.Qt.ItemDataRole.UserRole)).lower()
+        return all(word in text for word in words)
+
+    def _apply_filter(self, *_args) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            hidden = not self._matches(item)
+            item.setHidden(hidden)
+            if hidden and item.isSelected():
+                item.setSelected(False)  # a run the filter hides is not compared either
+
+    def visible_runs(self) -> list[Path]:
+        return [self._path(self.tree.topLevelItem(i)) for i in range(self.tree.topLevelItemCount())
+                if not self.tree.topLevelItem(i).isHidden()]
 
     def update_run(self, path: Path) -> None:
         """Refresh one run's row (the live run, once per epoch), read in a worker thread:
@@ -388,7 +461,8 @@ class RunsPanel(QtWidgets.QWidget):
         names = "\n".join(p.name for p in paths[:10]) + (f"\n… and {len(paths) - 10} more" if len(paths) > 10 else "")
         answer = QtWidgets.QMessageBox.question(
             self, "Delete runs" if len(paths) > 1 else "Delete run",
-            f"Delete {len(paths)} run folder(s) with their checkpoints and logs? This cannot be undone.\n\n{names}",
+            f"Delete {len(paths)} run folder(s) with their checkpoints and logs? They are moved to "
+            f"{self.runs_root / TRASH}, from where they can be moved back.\n\n{names}",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
             QtWidgets.QMessageBox.StandardButton.Cancel)
         if answer != QtWidgets.QMessageBox.StandardButton.Yes:
@@ -400,7 +474,7 @@ class RunsPanel(QtWidgets.QWidget):
                 problems.append(f"{path.name}: not a run folder in {self.runs_root}")
                 continue
             try:
-                shutil.rmtree(path)
+                move_to_trash(path, self.runs_root)
             except OSError as exc:
                 problems.append(f"{path.name}: {exc.strerror or exc}")
                 continue
@@ -409,3 +483,17 @@ class RunsPanel(QtWidgets.QWidget):
         if problems:
             QtWidgets.QMessageBox.warning(self, "Delete run", "Some runs could not be deleted:\n" + "\n".join(problems))
         return not problems
+
+
+def move_to_trash(path: Path, runs_root: Path) -> Path:
+    """Move a run folder into the runs folder's trash (a rename on the same disk: atomic, and
+    restorable by moving it back); a name already there gets a number."""
+    trash = Path(runs_root) / TRASH
+    trash.mkdir(exist_ok=True)
+    target = trash / path.name
+    number = 2
+    while target.exists():
+        target = trash / f"{path.name}-{number}"
+        number += 1
+    path.rename(target)
+    return target

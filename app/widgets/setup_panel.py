@@ -15,12 +15,14 @@ from app.widgets.collapsible_section import CollapsibleSection
 from app.widgets.dataset_preview import DatasetPreview
 from app.widgets.field_form import FieldForm, align_labels
 from app.widgets.method_form import MethodForm
+from app.widgets.source_ranking_panel import SourceRankingPanel
 from app.widgets.sources_list import SourcesList
+from app.field_applicability import apply_field_visibility, mark_missing_root, show_value_notes
 from app.worker import WorkerError, start_worker
 from sskt_engine.config import DataConfig, ExperimentConfig, MethodOptions, TargetConfig, TrainConfig, parse_section
 from sskt_engine.key_paths import parse_key_path
 
-SECTION_FIELDS = ("schema_version", "target", "sources", "data", "method", "train")
+SECTION_FIELDS = ("schema_version", "target", "sources", "data", "method", "train", "paper")
 
 
 class SetupPanel(QtWidgets.QScrollArea):
@@ -51,7 +53,17 @@ class SetupPanel(QtWidgets.QScrollArea):
         self.sources = SourcesList(runs_root)
         self.sources.sources_edited.connect(self.document.set_sources)
         self.sources.value_edited.connect(self.document.set)
-        self._add_section("sources", "Source models", self.sources, layout)
+        # Rank: scores every source in the background and shows them under each one (issue 19)
+        self.ranking = SourceRankingPanel(lambda: self.document.config)
+        self.ranking.scores_ready.connect(self.sources.set_scores)
+        self.sources.sources_edited.connect(lambda _sources: self.ranking.clear())
+        self.sources.value_edited.connect(lambda _path, _value: self.ranking.clear())
+        sources_box = QtWidgets.QWidget()
+        sources_layout = QtWidgets.QVBoxLayout(sources_box)
+        sources_layout.setContentsMargins(0, 0, 0, 0)
+        sources_layout.addWidget(self.sources)
+        sources_layout.addWidget(self.ranking)
+        self._add_section("sources", "Source models", sources_box, layout)
 
         target_box = QtWidgets.QWidget()
         target_layout = QtWidgets.QVBoxLayout(target_box)
@@ -121,6 +133,7 @@ class SetupPanel(QtWidgets.QScrollArea):
             self.forms[key].set_values(section if isinstance(section, dict) else {})
         sources = raw.get("sources")
         self.sources.set_sources(sources if isinstance(sources, list) else [])
+        self.ranking.clear()
         self._document_changed()
 
     def _document_changed(self) -> None:
@@ -138,6 +151,10 @@ class SetupPanel(QtWidgets.QScrollArea):
             section = self.document.get(("method",), {})
             self.forms["method"].set_values(section if isinstance(section, dict) else {})
         self._dataset_changed()
+        # fields the chosen values never read are hidden; a dataset folder that is nowhere is marked
+        apply_field_visibility(self)
+        show_value_notes(self)
+        mark_missing_root(self, errors)
         self._update_parameter_count()
 
     def _dataset_changed(self) -> None:
@@ -147,6 +164,11 @@ class SetupPanel(QtWidgets.QScrollArea):
         for name in ("root", "download"):
             if name in form.editors:
                 form.layout_.setRowVisible(form._rows[name], needs_root)
+        video = bool(getattr(entry, "video", False))
+        for name in ("clip_len", "frame_stride", "val_clips", "split"):  # keys only video datasets read
+            if name in form.editors:
+                form.layout_.setRowVisible(form._rows[name], video)
+        self.sources.set_video_data(video)
         self.preview.config_changed()
 
     def data_config(self) -> DataConfig | None:

@@ -72,8 +72,10 @@ class SourcesList(QtWidgets.QWidget):
     def __init__(self, runs_root: Callable[[], Path], parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self._runs_root = runs_root
+        self._video_data = False  # set by the setup panel from the dataset: clip keys show only for clips
         self._sources: list[dict[str, Any]] = []
         self._errors: dict[str, str] = {}
+        self._scores: dict[int, str] = {}  # the Rank action's one-line summary per source, until they change
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
@@ -132,6 +134,7 @@ class SourcesList(QtWidgets.QWidget):
     # -- the list ------------------------------------------------------------------------
     def set_sources(self, sources: list[dict[str, Any]]) -> None:
         self._sources = [dict(s) if isinstance(s, dict) else {} for s in (sources or [])]
+        self._scores = {}
         self._refresh()
 
     def sources(self) -> list[dict[str, Any]]:
@@ -142,7 +145,7 @@ class SourcesList(QtWidgets.QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for i, source in enumerate(self._sources):
-            item = QtWidgets.QListWidgetItem(f"{source_title(source)}\n{source_subtitle(source)}")
+            item = QtWidgets.QListWidgetItem(self._item_text(i))
             item.setToolTip(self._source_errors_text(i) or source_subtitle(source))
             if self._source_errors_text(i):
                 item.setForeground(QtGui.QColor("#c62828"))
@@ -157,6 +160,18 @@ class SourcesList(QtWidgets.QWidget):
             self.list.setCurrentRow(min(max(row, 0), len(self._sources) - 1))
         self._show_details(self.list.currentRow())
 
+    def _item_text(self, index: int) -> str:
+        source = self._sources[index]
+        score = self._scores.get(index)
+        return f"{source_title(source)}\n{source_subtitle(source)}" + (f"\n{score}" if score else "")
+
+    def set_scores(self, scores: dict[int, str]) -> None:
+        """Show the Rank action's summary under each source (empty: none); cleared by any edit."""
+        self._scores = dict(scores)
+        for i in range(min(self.list.count(), len(self._sources))):
+            self.list.item(i).setText(self._item_text(i))
+        self._fit_height()
+
     def _fit_height(self) -> None:
         """As tall as its items (up to four), so one source leaves no empty box."""
         rows = min(max(self.list.count(), 1), 4)
@@ -169,6 +184,8 @@ class SourcesList(QtWidgets.QWidget):
                          if path.startswith(prefix + ".") or path == prefix)
 
     def _emit_list(self) -> None:
+        if self._scores:
+            self.set_scores({})  # scores of another list of sources
         self.sources_edited.emit(self.sources())
 
     def add_source(self, partial: dict[str, Any]) -> None:
@@ -218,19 +235,28 @@ class SourcesList(QtWidgets.QWidget):
         source = self._sources[row]
         self.details.prefix = ("sources", row)
         self.details.set_values(source)
-        hidden = hidden_keys(source.get("kind", ""), self.details.editors)
+        hidden = set(hidden_keys(source.get("kind", ""), self.details.editors))
+        if not self._video_data:  # clip_frames applies only when the target's data are clips
+            hidden.add("clip_frames")
         for name in self.details.editors:
             self.details.layout_.setRowVisible(self.details._rows[name], name not in hidden)
         info = engine_catalog.source_kind(str(source.get("kind", "")))
         self.browse_button.setVisible(info is not None and bool(info.path_is))
         self.details.set_errors(self._errors)
 
+    def set_video_data(self, video: bool) -> None:
+        """Whether the experiment's dataset holds clips: only then do sources show ``clip_frames``."""
+        if video != self._video_data:
+            self._video_data = video
+            self._show_details(self.list.currentRow())
+
     def _detail_edited(self, path: tuple, value: Any) -> None:
         _, index, key = path
         self._sources[index][key] = value
+        self._scores.pop(index, None)  # its score was for the source before this edit
         current = self.list.item(index)
         if current is not None:
-            current.setText(f"{source_title(self._sources[index])}\n{source_subtitle(self._sources[index])}")
+            current.setText(self._item_text(index))
         if key == "kind":
             self._show_details(index)
         self.value_edited.emit(path, value)

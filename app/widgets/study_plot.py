@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.palette import plot_colors
 from app.widgets.plots import PALETTE
 from sskt_engine.metric_info import ACCURACY, MetricInfo
 
@@ -34,14 +35,19 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = pg.PlotWidget(title="Validation accuracy (%) per epoch: mean ± std over seeds")
-        self.plot.setObjectName("studyPlot")
-        self.plot.setBackground("w")
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setObjectName("studyPlot")
+        self.theme = plot_colors(self.palette())  # (self.colors: each method's colour)
+        # the legend is a row of its own above the plot: inside it, it covered curves
+        self.legend = pg.LegendItem(offset=None, colCount=3, labelTextSize="8pt", pen=None, brush=None)
+        self.view.addItem(self.legend, row=0, col=0)
+        self.plot = self.view.addPlot(row=1, col=0)
+        self.plot.legend = self.legend  # named curves go there by themselves
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "epoch")
-        # bottom right: accuracy curves climb, so that corner stays empty
-        self.legend = self.plot.addLegend(offset=(-10, -10))
-        layout.addWidget(self.plot)
+        self.view.ci.layout.setRowStretchFactor(1, 1)
+        layout.addWidget(self.view)
+        self._title = "Validation accuracy (%) per epoch: mean ± std over seeds"
         # (not "metric": that name would override QWidget.metric(), which Qt calls, e.g. in grab())
         self.value_metric = ACCURACY
         self.colors: dict[str, str] = {}
@@ -49,6 +55,25 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         self.live_item: pg.PlotDataItem | None = None
         self.live_points: tuple[list[float], list[float]] = ([], [])
         self.live_method = ""
+        self._apply_colors()
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Type.PaletteChange and plot_colors(self.palette()) != self.theme:
+            self.theme = plot_colors(self.palette())  # (self.colors: each method's colour)
+            self._apply_colors()
+        super().changeEvent(event)
+
+    def _apply_colors(self) -> None:
+        colors = self.theme
+        self.view.setBackground(colors.background)
+        self.plot.setTitle(self._title, color=colors.title)
+        self.plot.setLabel("bottom", "epoch", color=colors.muted)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTextPen(colors.text)
+            self.plot.getAxis(axis).setPen(colors.axis)
+        self.legend.setLabelTextColor(colors.title)
+        for _sample, label in self.legend.items:
+            label.setText(label.text, color=colors.title)
 
     def color(self, method: str) -> str:
         if method not in self.colors:
@@ -111,7 +136,8 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         """What the curves measure: the study's headline metric (its runs' task names it)."""
         self.value_metric = metric
         unit = f" ({metric.unit})" if metric.unit else ""
-        self.plot.setTitle(f"Validation {metric.label}{unit} per epoch: mean ± std over seeds")
+        self._title = f"Validation {metric.label}{unit} per epoch: mean ± std over seeds"
+        self.plot.setTitle(self._title, color=self.theme.title)
 
     def add_live_point(self, epoch: int, val_acc: float) -> None:
         xs, ys = self.live_points

@@ -16,6 +16,7 @@ run would have seen, whatever the number of DataLoader workers.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import dataclass
@@ -47,12 +48,17 @@ class Batch:
     dataset's mean/std (what the target network sees); ``labels``: int64 [B] (or
     float [B, C] for multi-label data); ``indices``: int64 [B], the dataset index of
     each sample, on the same device (gathered there, so reading them costs no sync).
+
+    Clips (``clip_batches.py``): ``pixels``/``images`` are [B, 3, T, H, W]. A validation batch of
+    several clips per video has ``views`` = k > 1: rows i*k..i*k+k-1 of ``pixels``/``images`` are
+    the k clips of sample i, while ``labels``/``indices`` stay [B] (``clip_batches.average_views``).
     """
 
     pixels: torch.Tensor
     images: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
+    views: int = 1
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -218,6 +224,14 @@ class BatchStream:
             gib = dataset.images.numel() / 1024**3
             raise DataError(f"the dataset ({gib:.1f} GiB) does not fit in the memory of {self.device}; set "
                             "data.device_resident to auto or off.") from None
+
+    def unaugmented(self) -> "BatchStream":
+        """The same images (this rank's share of them) once each, in dataset order, without
+        augmentation or drop_last: what the soft-label cache is filled from. Shares the device
+        copy of the set."""
+        plain = copy.copy(self)
+        plain.shuffle, plain.augment, plain.drop_last = False, False, False
+        return plain
 
     @property
     def resident(self) -> bool:

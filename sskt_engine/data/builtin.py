@@ -106,6 +106,30 @@ def _multilabel_csv(cfg: DataConfig) -> DatasetSplits:
     return load_multi_label_csv(cfg)
 
 
+def _demo_video(cfg: DataConfig) -> DatasetSplits:
+    from .demo_clips import DEFAULT_CLIP_LEN, clip_splits
+
+    return dataclasses.replace(clip_splits(), clip_len=cfg.clip_len or DEFAULT_CLIP_LEN)
+
+
+def _ucf101(cfg: DataConfig) -> DatasetSplits:
+    from .ucf101 import load_ucf101
+
+    return load_ucf101(cfg)
+
+
+def _hmdb51(cfg: DataConfig) -> DatasetSplits:
+    from .hmdb51 import load_hmdb51
+
+    return load_hmdb51(cfg)
+
+
+def _videofolder(cfg: DataConfig) -> DatasetSplits:
+    from .video_folder import load_video_folder
+
+    return load_video_folder(cfg)
+
+
 DATASETS.add(DatasetInfo(
     name="demo", load=_demo, needs_root=False, image_size=32, num_classes=6,
     description="Built-in offline demo (target task): 6 kinds of road-sign-like glyph groups on a cluttered "
@@ -143,3 +167,19 @@ DATASETS.add(DatasetInfo(
     name="multilabel-csv", load=_multilabel_csv, task="multi_label", root_file_filter="CSV files (*.csv)",
     description="Your own multi-label images: a CSV of 'path,labels' rows (labels separated by ';', paths relative "
                 "to the CSV), or a folder with train.csv and val.csv; classes from classes.txt or the labels used."))
+DATASETS.add(DatasetInfo(
+    name="demo-video", load=_demo_video, needs_root=False, video=True, image_size=32, num_classes=12,
+    description="Built-in offline video demo: clips of 10 frames, 32x32, of a glyph that slides, turns or appears; "
+                "12 classes of (sign, motion), generated without any download."))
+DATASETS.add(DatasetInfo(
+    name="ucf101", load=_ucf101, num_classes=101, video=True,
+    description="UCF101 action videos (101 classes) in the official layout: classInd.txt, trainlist0N.txt and "
+                "testlist0N.txt with the videos (or frame folders) under class folders; data.split picks 1-3."))
+DATASETS.add(DatasetInfo(
+    name="hmdb51", load=_hmdb51, num_classes=51, video=True,
+    description="HMDB51 action videos (51 classes) in the official layout: the <class>_test_split<N>.txt files "
+                "with the videos (or frame folders) under class folders; data.split picks 1-3."))
+DATASETS.add(DatasetInfo(
+    name="videofolder", load=_videofolder, video=True,
+    description="Your own videos: one subfolder per class of video files or frame folders, optionally inside "
+                "train/ and val/."))

@@ -79,7 +79,8 @@ def _preview_image_folder(cfg: DataConfig, count: int, seed: int) -> tuple[np.nd
 
 
 def preview_samples(cfg: DataConfig, count: int = 16, seed: int = 0) -> tuple[np.ndarray, list[str]]:
-    """Up to ``count`` training images as uint8 [n, H, W, 3] with their class names.
+    """Up to ``count`` training images as uint8 [n, H, W, 3] with their class names (for video
+    data up to ``count // 2`` samples, each a strip of frames [H, W, 3] with W > H).
 
     Raises ``DataError`` (and ``UnknownEntry`` for an unknown dataset) exactly as
     loading the dataset for training would.
@@ -88,6 +89,12 @@ def preview_samples(cfg: DataConfig, count: int = 16, seed: int = 0) -> tuple[np
         return _preview_image_folder(cfg, count, seed)
     splits = DATASETS.get(cfg.dataset).load(cfg)
     train = splits.train
+    if splits.is_video:  # clips: one strip of frames per sample, half as many samples (they are wide)
+        from .clip_preview import clip_labels, clip_strips
+
+        picked = spread_indices(train.labels, max(count, 0) // 2, seed)
+        strips, kept = clip_strips(train, picked, splits.clip_len, cfg.frame_stride)
+        return strips, clip_labels(train.labels, picked, kept, splits.class_names)
     picked = spread_indices(train.labels, max(count, 0), seed)
     if isinstance(train, ImageSet):
         index = torch.tensor(picked, dtype=torch.long)

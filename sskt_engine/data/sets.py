@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -48,7 +49,20 @@ class DatasetSplits:
     image_size: int
     multi_label: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)  # warnings for the log (skipped files, ...)
+    # Frames per clip the target sees (data.clip_len or the dataset's default); 0: the data are images.
+    # train/val are then ``clips.ClipSet`` / ``clips.FileClipSet`` and image_size is the frame side.
+    clip_len: int = 0
+    # Honest model selection: ``val_held_out`` says ``val`` was held out of train (data.val_split),
+    # so choosing the best epoch on it peeks at nothing; ``test`` is then the dataset's own
+    # test/val split, scored but never used to choose (None when ``val`` is that split itself).
+    val_held_out: bool = False
+    test: Any = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def is_video(self) -> bool:
+        """True when the samples are clips (batches [B, 3, T, H, W]) rather than images."""
+        return self.clip_len > 0

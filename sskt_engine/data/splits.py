@@ -121,7 +121,8 @@ def hold_out_val(splits: DatasetSplits, fraction: float, seed: int) -> DatasetSp
     if len(val_idx) == 0:
         raise DataError(f"the training set ({len(splits.train)} images) is too small to hold out a validation "
                         "set; add images or give the dataset its own validation split.")
-    return dataclasses.replace(splits, train=splits.train.subset(train_idx), val=splits.train.subset(val_idx))
+    return dataclasses.replace(splits, train=splits.train.subset(train_idx), val=splits.train.subset(val_idx),
+                               val_held_out=True, test=splits.val if len(splits.val) else None)
 
 
 def limit_labels(splits: DatasetSplits, per_class: int, seed: int) -> DatasetSplits:

@@ -20,9 +20,13 @@ import torch
 from ..config import ExperimentConfig
 from ..data.batches import Batch
 from ..distributed import DistContext
-from ..models import build_architecture
+from ..models import build_architecture, check_input_kind
+from ..models.introspect import probe_input
+from ..network_weights import native_input_size
 from ..models.target import TargetNetwork
+from ..soft_labels import SoftLabels
 from ..sources import SourceEnsemble
+from ..target_init import freeze_first_stages, initialise_backbone
 from ..tasks import Task, get_task, task_name
 
 
@@ -37,14 +41,22 @@ class MethodContext:
     multi_label: bool = False
     scaler: Any = None  # torch.amp.GradScaler when AMP is on
     skipped_steps: list[int] = field(default_factory=list)  # steps whose loss was not finite (nan_policy skip)
+    notes: list[str] = field(default_factory=list)  # for the run's log: where the target's weights started
     dist: DistContext = field(default_factory=DistContext)
     # What depends on the kind of labels (target loss, distillation term); the trainer passes
     # the data's task, a context built without one gets the task its multi_label flag names.
     task: Task = None  # type: ignore[assignment]
+    # The sources' logits per batch, run or read from the cache (``soft_labels``); methods ask it
+    # with ``soft_labels.request()``. A context built without one runs the sources per batch.
+    soft_labels: SoftLabels | None = None
+    # Frames per clip when the data are clips ([B, 3, T, H, W] batches; ``DatasetSplits.clip_len``); 0: images.
+    clip_len: int = 0
 
     def __post_init__(self) -> None:
         if self.task is None:
             self.task = get_task(task_name(self.multi_label))
+        if self.soft_labels is None and self.sources is not None:
+            self.soft_labels = SoftLabels(self.sources)
 
     def sync_gradients(self, optimizer: torch.optim.Optimizer) -> None:
         """Average this optimizer's gradients over ranks (distributed runs); call between
@@ -81,9 +93,23 @@ class TrainingMethod:
     # -- building blocks for subclasses ------------------------------------------------------
     def new_target(self, arch: str | None = None, aux_classes: list[int] | tuple[int, ...] = (),
                    head: str = "linear", transfer_width: int = 0) -> TargetNetwork:
-        """A target network; ``head`` and ``transfer_width`` shape its auxiliary heads, if any."""
-        backbone = build_architecture(arch or self.ctx.config.target.arch, self.ctx.num_classes)
-        net = TargetNetwork(backbone, self.ctx.input_size, aux_classes, head, transfer_width)
+        """A target network; ``head`` and ``transfer_width`` shape its auxiliary heads, if any. A
+        network of the preset's target architecture starts where ``target.init`` says, with its
+        first ``target.frozen_stages`` frozen (``target_init``)."""
+        target = self.ctx.config.target
+        check_input_kind(arch or target.arch, self.ctx.clip_len)
+        backbone = build_architecture(arch or target.arch, self.ctx.num_classes)
+        pretrained = (arch or target.arch) == target.arch and target.init != "scratch"
+        if pretrained:
+            for note in initialise_backbone(backbone, target):
+                if note not in self.ctx.notes:  # DML's peers start from the same file: say it once
+                    self.ctx.notes.append(note)
+        net = TargetNetwork(backbone, self.ctx.input_size, aux_classes, head, transfer_width,
+                            clip_len=self.ctx.clip_len, imagenet_style=native_input_size(arch or target.arch) >= 224)
+        if pretrained and target.frozen_stages:
+            example = probe_input(self.ctx.input_size, self.ctx.clip_len, batch=1)
+            net.frozen_modules = freeze_first_stages(backbone, target.frozen_stages, net.layout.stage_modules,
+                                                     example)
         return net.to(self.ctx.device)
 
     def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:

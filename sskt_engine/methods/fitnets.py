@@ -98,6 +98,9 @@ class FitNetsMethod(SingleNetworkMethod):
     def __init__(self, ctx: MethodContext):
         if ctx.sources is None or not ctx.sources.sources:
             raise UserInputError("FitNets needs at least one source model to take hints from")
+        if ctx.clip_len:
+            raise UserInputError("FitNets does not train on video clips: an image source's feature maps have no "
+                                 "time axis to match a 3D target's; use SSKT, KD, DML or supervised training")
         m: FitNetsOptions = ctx.config.method
         if m.target_layers and m.source_layers and len(m.source_layers) != len(m.target_layers):
             raise UserInputError(f"method.source_layers names {len(m.source_layers)} layer(s) but "

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..errors import UserInputError
 from ..losses import kd_loss
-from ..sources import FrozenSource, SourceEnsemble
+from ..sources import FrozenSource
 from ..config import MethodOptions, option
 from ..registry import METHODS, MethodInfo
 from .base import MethodContext, SingleNetworkMethod
@@ -45,16 +43,6 @@ def check_teacher(ctx: MethodContext, index: int) -> FrozenSource:
     return teacher
 
 
-def _teacher_only(ensemble: SourceEnsemble, teacher: FrozenSource) -> SourceEnsemble:
-    """Only the teacher runs per batch, even when the preset lists other sources; it runs with
-    the ensemble's precision and memory format (``train.source_precision``)."""
-    if len(ensemble.sources) == 1:
-        return ensemble
-    dtype = getattr(ensemble, "autocast_dtype", None)
-    precision = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, "float32")
-    return SourceEnsemble([teacher], precision=precision, channels_last=getattr(ensemble, "channels_last", False))
-
-
 @dataclass(frozen=True)
 class KDOptions(MethodOptions):
     name: str = option("kd", "Training method.")
@@ -69,10 +57,11 @@ class KDOptions(MethodOptions):
 class KDMethod(SingleNetworkMethod):
     def __init__(self, ctx: MethodContext):
         m = ctx.config.method
-        teacher = check_teacher(ctx, m.teacher)  # refuse before building anything
+        check_teacher(ctx, m.teacher)  # refuse before building anything
         super().__init__(ctx)
         self.teacher_index = m.teacher
-        self.teacher = _teacher_only(ctx.sources, teacher).to(ctx.device)
+        # only the teacher runs per batch (or is cached), even when the preset lists other sources
+        self.teacher = ctx.soft_labels.request([m.teacher]).to(ctx.device)
 
     def loss_names(self):
         return ["loss", "target", "kd"]
@@ -81,7 +70,7 @@ class KDMethod(SingleNetworkMethod):
         m = self.ctx.config.method
         with self.ctx.autocast():
             logits = self.net(batch.images).logits
-            teacher_logits = self.teacher(batch.pixels)[0]
+            teacher_logits = self.teacher(batch)[0]
         total, target, distill = kd_loss(logits, teacher_logits, batch.labels, m.distill_weight, m.temperature,
                                          self.ctx.task)
         return {"loss": total, "target": target, "kd": distill}, logits

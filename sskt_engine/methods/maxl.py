@@ -107,12 +107,14 @@ class MAXLMethod(TrainingMethod):
         if ctx.multi_label:
             raise UserInputError("MAXL needs single-label data: its auxiliary labels are sub-classes of each "
                                  "image's one class")
+        if ctx.clip_len:
+            raise UserInputError("MAXL does not train on video clips: its label generator is an image network; "
+                                 "use SSKT, KD, DML or supervised training for video data")
         super().__init__(ctx)
         m = ctx.config.method
         self.psi = m.psi
         aux_classes = ctx.num_classes * m.psi
-        backbone = build_architecture(ctx.config.target.arch, ctx.num_classes)
-        target = TargetNetwork(backbone, ctx.input_size, [aux_classes], "linear").to(ctx.device)
+        target = self.new_target(aux_classes=[aux_classes], head="linear")  # starts where target.init says
         gen_arch = m.generator_arch or ctx.config.target.arch
         try:
             generator = build_architecture(gen_arch, aux_classes)

@@ -26,8 +26,8 @@ class SSKTOptions(MethodOptions):
     head: str = option("linear", "Auxiliary head: a linear layer on the pooled feature, or a transfer module "
                        "reading every stage of the backbone.", choices=lambda: ("linear", "transfer_module"))
     focal_gamma: float = option(2.0, "Focusing parameter of the focal loss.", min=0.0, max=10.0)
-    transfer_width: int = option(0, "Width of the transfer module's branches; 0 picks 64 for small backbones "
-                                 "and 1000 for ImageNet-sized ones, as in the paper.", min=0, max=4096)
+    transfer_width: int = option(0, "Width of the transfer module's branches; 0 picks 64 for CIFAR-style backbones "
+                                 "and 1000 for ImageNet-style ones (ResNet-18/34/50 ...), as in the paper.", min=0, max=4096)
 
 
 class SSKTMethod(SingleNetworkMethod):
@@ -38,6 +38,7 @@ class SSKTMethod(SingleNetworkMethod):
         super().__init__(ctx, aux_classes=[s.num_classes for s in ctx.sources.sources], head=m.head,
                          transfer_width=m.transfer_width)
         self.aux_names = [f"aux/{name}" for name in ctx.sources.names]
+        self.soft_labels = ctx.soft_labels.request()  # every source; run per batch or read from the cache
 
     def loss_names(self):
         return ["loss", "target", *self.aux_names]
@@ -46,7 +47,7 @@ class SSKTMethod(SingleNetworkMethod):
         m = self.ctx.config.method
         with self.ctx.autocast():
             out = self.net(batch.images)
-            soft_labels = self.ctx.sources(batch.pixels)
+            soft_labels = self.soft_labels(batch)
         target = self.ctx.task.loss(out.logits, batch.labels)
         losses = {"target": target}
         total = target

@@ -7,6 +7,10 @@ of outermost modules the data flows through), and modules on the trunk that
 change the spatial size are opened up until every resolution has its own last
 module. A stage is the last trunk module at each resolution; the penultimate
 feature is the input of the last ``nn.Linear``.
+
+Video networks (clips [B, 3, T, H, W]) are probed the same way: a resolution is the spatial
+size (H, W) of a 5-D feature map, so a block that subsamples space and time in two steps (the
+(2+1)D convolutions of R(2+1)D) still makes one stage, and time-only subsampling makes none.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class BackboneLayout:
     stage_sizes: tuple[tuple[int, int], ...]  # spatial size of each stage at the probe's input size
     classifier: str | None  # the final nn.Linear; its input is the penultimate feature
     feature_dim: int  # width of the penultimate feature (or of the last stage when there is no Linear)
+    stage_rank: int = 4  # dimensions of the stage outputs: 4 for images, 5 for clips [B, C, T, H, W]
 
 
 @dataclass
@@ -36,11 +41,20 @@ class _Call:
     output: torch.Tensor | None = None
 
 
-_GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d)
 
 
 def _spatial(t: torch.Tensor | None) -> tuple[int, int] | None:
-    return tuple(t.shape[-2:]) if isinstance(t, torch.Tensor) and t.dim() == 4 else None
+    """(H, W) of an image feature map [B, C, H, W] or a clip feature map [B, C, T, H, W]."""
+    return tuple(t.shape[-2:]) if isinstance(t, torch.Tensor) and t.dim() in (4, 5) else None
+
+
+def probe_input(input_size: int, clip_len: int = 0, batch: int = 2,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """Zeros shaped like what the network takes: images [batch, 3, S, S], or clips
+    [batch, 3, clip_len, S, S] when ``clip_len`` is set."""
+    shape = (batch, 3, clip_len, input_size, input_size) if clip_len else (batch, 3, input_size, input_size)
+    return torch.zeros(shape, device=device)
 
 
 class _Recorder:
@@ -122,14 +136,15 @@ def _expand(calls: list[_Call], chain: list[_Call], depth: int = 0) -> list[_Cal
 
 
 @torch.no_grad()
-def probe_layout(model: nn.Module, input_size: int, max_stages: int = 4) -> BackboneLayout:
-    """Run one forward pass on zeros and read the layout off it (the model's mode is restored)."""
+def probe_layout(model: nn.Module, input_size: int, max_stages: int = 4, clip_len: int = 0) -> BackboneLayout:
+    """Run one forward pass on zeros and read the layout off it (the model's mode is restored);
+    ``clip_len`` > 0 probes a video network with clips of that many frames."""
     was_training = model.training
     model.eval()
     recorder = _Recorder(model)
     try:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        logits = model(torch.zeros(2, 3, input_size, input_size, device=device))
+        logits = model(probe_input(input_size, clip_len, device=device))
     finally:
         recorder.remove()
         model.train(was_training)
@@ -154,7 +169,7 @@ def probe_layout(model: nn.Module, input_size: int, max_stages: int = 4) -> Back
             last_at[size] = call
     stages = [last_at[size] for size in order][-max_stages:]
     if not stages:
-        raise ValueError(f"{type(model).__name__}: no 4-D feature maps found; cannot attach a transfer module")
+        raise ValueError(f"{type(model).__name__}: no 4-D or 5-D feature maps found; cannot attach a transfer module")
     if classifier is not None and classifier.input is not None:
         feature_dim = classifier.input.shape[-1]
     else:
@@ -165,4 +180,5 @@ def probe_layout(model: nn.Module, input_size: int, max_stages: int = 4) -> Back
         stage_sizes=tuple(_spatial(c.output) for c in stages),
         classifier=classifier.name if classifier is not None else None,
         feature_dim=int(feature_dim),
+        stage_rank=int(stages[-1].output.dim()),
     )

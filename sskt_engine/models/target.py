@@ -24,26 +24,40 @@ class TargetOutput:
 
 class TargetNetwork(nn.Module):
     def __init__(self, backbone: nn.Module, input_size: int, aux_classes: list[int] | tuple[int, ...] = (),
-                 head: str = "linear", width: int = 0):
+                 head: str = "linear", width: int = 0, clip_len: int = 0, imagenet_style: bool = False):
+        """``clip_len`` > 0: the backbone is a video network taking clips of that many frames.
+        ``imagenet_style``: an architecture made for 224 px inputs (transfer modules 1000 wide)."""
         super().__init__()
         self.backbone = backbone
         self.head_kind = head
-        self.layout: BackboneLayout = probe_layout(backbone, input_size)
+        self.clip_len = clip_len
+        self.layout: BackboneLayout = probe_layout(backbone, input_size, clip_len=clip_len)
         heads: list[nn.Module] = []
         for classes in aux_classes:
             if head == "linear":
                 heads.append(LinearHead(self.layout.feature_dim, classes))
             elif head == "transfer_module":
-                w, middle = transfer_width(self.layout.stage_channels, width)
-                heads.append(TransferModule(self.layout.stage_channels, classes, w, middle))
+                w, middle = transfer_width(self.layout.stage_channels, width, imagenet_style)
+                heads.append(TransferModule(self.layout.stage_channels, classes, w, middle, self.layout.stage_rank))
             else:
                 raise ValueError(f"unknown head {head!r}")
         self.aux_heads = nn.ModuleList(heads)
+        # backbone modules frozen by target.frozen_stages (target_init.freeze_first_stages): kept in
+        # eval mode, so their BatchNorm statistics stay those of the pretrained weights
+        self.frozen_modules: tuple[str, ...] = ()
         self._stages: list[torch.Tensor | None] = [None] * len(self.layout.stage_modules)
         self._feature: torch.Tensor | None = None
         self._handles = []
         if heads:
             self._install_hooks()
+
+    def train(self, mode: bool = True) -> "TargetNetwork":
+        super().train(mode)
+        if mode and self.frozen_modules:
+            modules = dict(self.backbone.named_modules())
+            for name in self.frozen_modules:
+                modules[name].eval()
+        return self
 
     def _install_hooks(self) -> None:
         modules = dict(self.backbone.named_modules())
@@ -66,7 +80,7 @@ class TargetNetwork(nn.Module):
         self._feature = args[0]
 
     def _pooled_hook(self, module, args, output):
-        self._feature = output.mean(dim=(2, 3))
+        self._feature = output.flatten(2).mean(dim=2)  # over space (and time for clips)
 
     def forward(self, x: torch.Tensor) -> TargetOutput:
         logits = self.backbone(x)
