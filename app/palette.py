@@ -151,3 +151,19 @@ class ThemeFollower(QtCore.QObject):
 def follower(app: QtWidgets.QApplication | None = None) -> ThemeFollower | None:
     app = app or QtWidgets.QApplication.instance()
     return app.findChild(ThemeFollower) if app is not None else None
+
+
+class FollowsPalette:
+    """Mixin, before ``QWidget`` in the bases, for a widget drawn in ``PlotColors``: when the
+    palette changes (a dark desktop, the theme switched in Preferences) and its plot colours
+    differ, store them in the attribute ``palette_attr`` names and call ``_apply_colors()``."""
+
+    palette_attr = "colors"
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            colors = plot_colors(self.palette())
+            if colors != getattr(self, self.palette_attr, None):
+                setattr(self, self.palette_attr, colors)
+                self._apply_colors()
+        super().changeEvent(event)

@@ -6,14 +6,14 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
-from app.palette import PlotColors, plot_colors
+from app.palette import FollowsPalette, PlotColors, plot_colors
 
 MAX_NAMED_TICKS = 30
 
 
-class ClassAccuracyPlot(QtWidgets.QWidget):
+class ClassAccuracyPlot(FollowsPalette, QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
@@ -35,14 +35,6 @@ class ClassAccuracyPlot(QtWidgets.QWidget):
         self.mean_line.hide()
         self.plot.addItem(self.mean_line)
         self.values = np.zeros(0)
-
-    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
-        if event.type() == QtCore.QEvent.Type.PaletteChange:  # a dark desktop, or the theme switched
-            colors = plot_colors(self.palette())
-            if colors != self.colors:
-                self.colors = colors
-                self._apply_colors()
-        super().changeEvent(event)
 
     def _apply_colors(self) -> None:
         self.view.setBackground(self.colors.background)

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.palette import PlotColors, plot_colors
+from app.palette import FollowsPalette, PlotColors, plot_colors
 
 MAX_NAMED_TICKS = 20
 MAX_CELL_TEXT = 12
@@ -22,7 +22,7 @@ COLOR_MAP = pg.ColorMap([0.0, 0.5, 1.0], ["#f7fbff", "#6baed6", "#08306b"])
 TITLE = "Confusion matrix (% of true class)"
 
 
-class ConfusionMatrixPlot(QtWidgets.QWidget):
+class ConfusionMatrixPlot(FollowsPalette, QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
@@ -58,14 +58,6 @@ class ConfusionMatrixPlot(QtWidgets.QWidget):
         self._proxy = pg.SignalProxy(self.view.scene().sigMouseMoved, rateLimit=30, slot=self._hover)
         # names are elided to a cell's width on screen: it changes with the widget's size (aspect locked)
         self.plot.getViewBox().sigRangeChanged.connect(self._fit_tick_names)
-
-    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
-        if event.type() == QtCore.QEvent.Type.PaletteChange:
-            colors = plot_colors(self.palette())
-            if colors != self.colors:
-                self.colors = colors
-                self._apply_colors()
-        super().changeEvent(event)
 
     def _apply_colors(self) -> None:
         colors = self.colors

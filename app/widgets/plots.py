@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.palette import PlotColors, plot_colors
+from app.palette import FollowsPalette, PlotColors, plot_colors
 from app.run_history import RunCurves, SeriesBuffer, series_for_epoch, series_for_progress
 from app.run_labels import short_run_labels
 from app.smoothing import ema
@@ -68,7 +68,7 @@ class _Curve:
         return (x if x is not None else np.empty(0)), (y if y is not None else np.empty(0))
 
 
-class LivePlots(QtWidgets.QWidget):
+class LivePlots(FollowsPalette, QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
@@ -203,14 +203,6 @@ class LivePlots(QtWidgets.QWidget):
         self.timer.timeout.connect(self._redraw_step)
 
     # -- light or dark -------------------------------------------------------------------
-    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
-        if event.type() == QtCore.QEvent.Type.PaletteChange:
-            colors = plot_colors(self.palette())
-            if colors != self.colors:
-                self.colors = colors
-                self._apply_colors()
-        super().changeEvent(event)
-
     def _apply_colors(self) -> None:
         """Background, titles, axes, legends and the hover read-out in the palette's colours."""
         colors = self.colors

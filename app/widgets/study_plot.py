@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtGui, QtWidgets
 
-from app.palette import plot_colors
+from app.palette import FollowsPalette, plot_colors
 from app.widgets.plots import PALETTE
 from sskt_engine.metric_info import ACCURACY, MetricInfo
 
@@ -30,7 +30,9 @@ def _pen(color: str, width: float, alpha: int = 255, dashed: bool = False) -> Qt
     return pen
 
 
-class StudyCurvesPlot(QtWidgets.QWidget):
+class StudyCurvesPlot(FollowsPalette, QtWidgets.QWidget):
+    palette_attr = "theme"  # (self.colors: each method's colour)
+
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
@@ -56,12 +58,6 @@ class StudyCurvesPlot(QtWidgets.QWidget):
         self.live_points: tuple[list[float], list[float]] = ([], [])
         self.live_method = ""
         self._apply_colors()
-
-    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
-        if event.type() == QtCore.QEvent.Type.PaletteChange and plot_colors(self.palette()) != self.theme:
-            self.theme = plot_colors(self.palette())  # (self.colors: each method's colour)
-            self._apply_colors()
-        super().changeEvent(event)
 
     def _apply_colors(self) -> None:
         colors = self.theme
