@@ -247,5 +247,15 @@ def find_run(path_or_name: str, root: str | os.PathLike | None = None) -> RunFol
     return folder
 
 
+def ensure_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents) or say in one sentence why it cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserInputError(f"{folder} is a file, not a folder") from None
+    except PermissionError:
+        raise UserInputError(f"{folder} cannot be created (permission denied)") from None
+
+
 def now_iso() -> str:
     return datetime.now().isoformat(timespec="seconds")

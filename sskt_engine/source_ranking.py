@@ -233,16 +233,11 @@ def rank_sources(config: ExperimentConfig, extra_sources: Sequence[SourceConfig]
 def write_ranking(ranking: SourceRanking, runs_root: str | os.PathLike | None = None,
                   config: ExperimentConfig | None = None) -> Path:
     """``<runs root>/source-rankings/<time>-<preset>.json``; returns its path."""
-    from .runs import _slug, default_runs_root
+    from .runs import _slug, default_runs_root, ensure_folder
 
     root = Path(runs_root) if runs_root is not None else default_runs_root()
     folder = root / "source-rankings"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserInputError(f"{folder} is a file, not a folder") from None
-    except PermissionError:
-        raise UserInputError(f"{folder} cannot be created (permission denied)") from None
+    ensure_folder(folder)
     body = ranking.to_json()
     if config is not None:
         body["sources_config"] = [to_dict(s) for s in config.sources]

@@ -48,7 +48,7 @@ from .run_summary import RunSummary
 from .study_jobs import JobOutcome, SerialRunner, StudyJob, run_jobs
 from .study_stats import mean_std, study_metric  # noqa: F401  (re-exported)
 from .study_variants import Variant
-from .runs import FINISHED, RunFolder, _slug, default_runs_root, now_iso
+from .runs import FINISHED, RunFolder, _slug, default_runs_root, ensure_folder, now_iso
 
 STUDY_FORMAT = "sskt-studio-study"
 DEFAULT_METHODS = ("supervised", "sskt", "kd", "dml", "maxl")
@@ -219,12 +219,7 @@ def split_fingerprint(config: ExperimentConfig, seed: int) -> dict[str, Any]:
 
 def _create_study_dir(root: Path, title: str) -> Path:
     studies = root / "studies"
-    try:
-        studies.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserInputError(f"{studies} is a file, not a folder") from None
-    except PermissionError:
-        raise UserInputError(f"{studies} cannot be created (permission denied)") from None
+    ensure_folder(studies)
     base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{_slug(title)}"
     for attempt in range(1000):
         path = studies / (base if attempt == 0 else f"{base}-{attempt + 1}")
