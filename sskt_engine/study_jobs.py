@@ -68,7 +68,9 @@ def train_or_resume(config: ExperimentConfig, job_dir: Path, on_event: Callable[
     folder = existing_run(job_dir)
     if folder is not None and folder.summary().status == FINISHED:
         return folder
-    if folder is not None and folder.summary().epochs_completed > 0:
+    # last.pt decides, not the summary: a job pre-empted between writing last.pt and logging that
+    # epoch has a summary that still says 0 epochs, and resume writes the missing records
+    if folder is not None and (folder.summary().epochs_completed > 0 or folder.checkpoint_path("last").exists()):
         return trainer_class.resume(folder.path, job_dir, on_event, stop_event).run()
     return trainer_class(config, job_dir, on_event, stop_event).run()  # nothing to resume: from the start
 

@@ -159,13 +159,42 @@ def _job_processes(folder: Path) -> list[int]:
     return pids
 
 
+def test_a_job_ended_between_last_pt_and_its_log_line_is_resumed_not_restarted(tmp_path, monkeypatch):
+    """The window a pre-emption hit in CI: last.pt written, the epoch not yet in the summary. The
+    next attempt must resume that folder (and write the missing records), not start a new run."""
+    from sskt_engine.study_jobs import train_or_resume
+    from sskt_engine.trainer import Trainer
+
+    config = loads_preset(TINY, overrides=["train.epochs=2"])
+    publish = Trainer._publish_records
+
+    def preempted_after_last_pt(self, records):
+        raise SystemExit(-1)  # what submitit's signal handler raises in the job
+
+    monkeypatch.setattr(Trainer, "_publish_records", preempted_after_last_pt)
+    with pytest.raises(SystemExit):
+        train_or_resume(config, tmp_path / "job")
+    (first,) = (tmp_path / "job").iterdir()
+    assert (first / "checkpoints" / "last.pt").exists()
+    assert RunFolder(first).summary().epochs_completed == 0
+    monkeypatch.setattr(Trainer, "_publish_records", publish)
+    folder = train_or_resume(config, tmp_path / "job")
+    assert folder.path == first and [p.name for p in (tmp_path / "job").iterdir()] == [first.name]
+    assert folder.summary().epochs_completed == 2
+    started = [e for e in folder.events() if isinstance(e, RunStarted)]
+    assert [e.start_epoch for e in started] == [0, 1]
+
+
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the job's process through /proc")
 def test_submitit_local_jobs_and_a_preempted_job_resubmitted_resumes(tmp_path):
     """A job sent the signal SLURM pre-empts with (USR2, what submitit listens for) is checkpointed
     and resubmitted by submitit, and the new job resumes the run from its last checkpoint."""
     from sskt_engine.cluster_launcher import LauncherOptions, SubmititRunner
 
-    spec = StudySpec(config=loads_preset(TINY, overrides=["train.epochs=6"]), methods=("supervised",), seeds=(5,))
+    # Enough epochs (about 7 s on one idle core) that the signal, sent once the first checkpoint
+    # exists, lands well before the run could finish on a fast machine.
+    spec = StudySpec(config=loads_preset(TINY, overrides=["train.epochs=24", "data.labels_per_class=12"]),
+                     methods=("supervised",), seeds=(5,))
     runner = SubmititRunner(LauncherOptions("local", timeout_min=30), threads=1)
     preempted = []
 
@@ -185,6 +214,7 @@ def test_submitit_local_jobs_and_a_preempted_job_resubmitted_resumes(tmp_path):
     state = load_study(study)
     assert preempted and state["status"] == "finished", state["runs"]
     run = RunFolder(state["runs"][0]["run_path"])
-    assert run.summary().epochs_completed == 6
+    assert run.summary().epochs_completed == 24
     started = [e for e in run.events() if isinstance(e, RunStarted)]
-    assert len(started) == 2 and started[1].start_epoch >= 1  # the resubmitted job resumed the same run
+    assert len(started) == 2, f"the job was not resumed: {len(started)} start(s)"
+    assert started[1].start_epoch >= 1  # the resubmitted job resumed the same run
