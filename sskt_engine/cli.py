@@ -44,6 +44,7 @@ class TerminalProgress:
         self._bar_open = False
         # what the run's task calls its numbers (RunStarted says; accuracy until it has)
         self.metric = self.train_metric = ACCURACY
+        self.selects_best = True  # RunStarted.selection: "none" means no best epoch to name
 
     def line(self, text: str) -> None:
         """One finished line (ends an open progress bar first)."""
@@ -57,6 +58,7 @@ class TerminalProgress:
         if isinstance(event, ev.RunStarted):
             self.epochs, self.steps = event.epochs, event.steps_per_epoch
             self.metric, self.train_metric = event.headline, event.train_headline
+            self.selects_best = event.selects_best
             srcs = f", sources: {', '.join(event.source_names)}" if event.source_names else ""
             resumed = f", resuming at epoch {event.start_epoch + 1}" if event.start_epoch else ""
             self.line(f"{event.name}: {event.method} on {event.device}, {event.train_size} training / "
@@ -77,22 +79,24 @@ class TerminalProgress:
             else:
                 self.line(text)
         elif isinstance(event, ev.EpochEnd):
-            best = " *" if event.is_best else ""
+            best = (f" (best {self.metric.format(event.best_val_acc)}){' *' if event.is_best else ''}"
+                    if self.selects_best else "")
             top5 = f" top5 {percent(event.val['top5'], 1)}" if "top5" in event.val else ""
             train, val = self.train_metric, self.metric
             self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train.get('loss', 0):.4f}"
                       f"{target_part(event.train)} {train.short} {train.format(event.train.get(train.key, 0), 1)} "
-                      f"| val loss {event.val['loss']:.4f} {val.short} {val.format(event.val.get(val.key))}{top5} "
-                      f"(best {val.format(event.best_val_acc)}){best} [{seconds(event.epoch_time_s)}]")
+                      f"| val loss {event.val['loss']:.4f} {val.short} {val.format(event.val.get(val.key))}{top5}"
+                      f"{best} [{seconds(event.epoch_time_s)}]")
         elif isinstance(event, ev.LogMessage):
             self.line(f"{event.level}: {event.message}")
         elif isinstance(event, ev.RunFinished) and event.epochs_completed == 0:
             self.line(f"{event.status} before the first epoch ended: no epoch completed, so there is no validation "
                       f"score yet; {duration(event.wall_time_s)} wall time")
         elif isinstance(event, ev.RunFinished):
-            self.line(f"{event.status}: {event.epochs_completed} epoch(s), best val {self.metric.short} "
-                      f"{self.metric.format(event.best_val_acc)}, final {self.metric.format(event.final_val_acc)}, "
-                      f"{duration(event.wall_time_s)} wall time")
+            best = f"best val {self.metric.short} {self.metric.format(event.best_val_acc)}, " if self.selects_best else ""
+            final = "final" if self.selects_best else f"final val {self.metric.short}"
+            self.line(f"{event.status}: {event.epochs_completed} epoch(s), {best}{final} "
+                      f"{self.metric.format(event.final_val_acc)}, {duration(event.wall_time_s)} wall time")
         elif isinstance(event, ev.RunFailed):
             self.line(f"failed: {event.message}")
 

@@ -38,6 +38,14 @@ class RunStarted:
     task: str = "single_label"
     metric: dict[str, Any] = field(default_factory=ACCURACY.to_json)
     train_metric: dict[str, Any] = field(default_factory=ACCURACY.to_json)
+    # "validation": the best epoch is chosen on a split held out of training. "none": no such
+    # split, so the validation numbers are the test split's; no best epoch is chosen and
+    # best_val_acc / is_best only follow the last epoch: say "final", never "best".
+    selection: str = "validation"
+
+    @property
+    def selects_best(self) -> bool:
+        return self.selection == "validation"
 
     @property
     def headline(self) -> MetricInfo:

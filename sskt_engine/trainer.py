@@ -344,7 +344,8 @@ class Trainer:
                 class_names=setup.data.class_names, networks=tuple(method.networks),
                 source_names=tuple(method.ctx.sources.names) if method.ctx.sources else (),
                 train_size=len(setup.data.train), val_size=len(setup.data.val), time=time.time(),
-                task=setup.task.name, metric=headline.to_json(), train_metric=setup.task.train_metric.to_json()))
+                task=setup.task.name, metric=headline.to_json(), train_metric=setup.task.train_metric.to_json(),
+                selection="validation" if honest else "none"))
             for note in setup.data.notes:
                 self._emit(ev.LogMessage("warning", note, time.time()))
             for note in method.ctx.notes:  # where the target's weights started (target.init)

@@ -15,6 +15,7 @@ class LogView(QtWidgets.QPlainTextEdit):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self._metric = ACCURACY  # until a RunStarted names the run's headline metric
+        self._selects_best = True  # RunStarted.selection "none": no best epoch to name
         self.setObjectName("logView")
         self.setReadOnly(True)
         self.setMaximumBlockCount(5000)
@@ -30,6 +31,7 @@ class LogView(QtWidgets.QPlainTextEdit):
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._metric = event.headline
+            self._selects_best = event.selects_best
             verb = "Resumed" if event.start_epoch else "Started"
             self.add(f"{verb} {event.name}: {event.method} on {event.device}, {event.train_size} training and "
                      f"{event.val_size} validation images, {event.num_classes} classes, "
@@ -39,14 +41,15 @@ class LogView(QtWidgets.QPlainTextEdit):
             self.add(f"Run folder: {event.run_dir}")
         elif isinstance(event, EpochEnd):
             parts = [f"{k} {self._value(k, v)}" for k, v in event.val.items()]
-            self.add(f"Epoch {event.epoch + 1}: val " + ", ".join(parts) + (" (best)" if event.is_best else "")
+            self.add(f"Epoch {event.epoch + 1}: val " + ", ".join(parts) + (" (best)" if event.is_best and self._selects_best else "")
                      + f" · {seconds(event.epoch_time_s)}")
         elif isinstance(event, LogMessage):
             self.add(event.message, event.level)
         elif isinstance(event, RunFinished):
             metric = self._metric
-            self.add(f"Run {event.status} after {event.epochs_completed} epoch(s): best val {metric.short} "
-                     f"{metric.format(event.best_val_acc)}, final {metric.format(event.final_val_acc)}")
+            best = f"best val {metric.short} {metric.format(event.best_val_acc)}, " if self._selects_best else ""
+            self.add(f"Run {event.status} after {event.epochs_completed} epoch(s): {best}final val {metric.short} "
+                     f"{metric.format(event.final_val_acc)}")
         elif isinstance(event, RunFailed):
             self.add(f"Run failed: {event.message}", "error")
 

@@ -21,6 +21,7 @@ class RunBar(QtWidgets.QFrame):
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self._metric = ACCURACY  # until a RunStarted names the run's headline metric
+        self._selects_best = True
         self.setObjectName("runBar")
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(10, 8, 10, 6)
@@ -101,6 +102,7 @@ class RunBar(QtWidgets.QFrame):
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._metric = event.headline  # what the run's task calls its headline number
+            self._selects_best = event.selects_best  # no held-out split: no "best" to show
             self._epochs = event.epochs
             self._steps_per_epoch = event.steps_per_epoch
             self._start_epoch = event.start_epoch
@@ -127,7 +129,8 @@ class RunBar(QtWidgets.QFrame):
             metric = self._metric
             value = event.val.get(metric.key)
             text = f"val {metric.short} {metric.format(value)}" if value is not None else ""
-            self.best_label.setText(f"{text} · best {metric.format(event.best_val_acc)}" if text else "")
+            best = f" · best {metric.format(event.best_val_acc)}" if self._selects_best else ""
+            self.best_label.setText(f"{text}{best}" if text else "")
         elif isinstance(event, RunFinished):
             if event.status == "finished":
                 self.progress.setValue(self.progress.maximum())
@@ -135,16 +138,18 @@ class RunBar(QtWidgets.QFrame):
                 self.progress.setFormat(f"{event.status.capitalize()} before the first epoch ended: no epoch "
                                         "completed")
             else:
+                score = (f"best {self._metric.format(event.best_val_acc)}" if self._selects_best
+                         else f"final {self._metric.format(event.final_val_acc)}")
                 self.progress.setFormat(f"{event.status.capitalize()} after {event.epochs_completed} epoch(s) · "
-                                        f"best {self._metric.format(event.best_val_acc)}")
+                                        f"{score}")
             self.eta_label.setText(f"took {duration(event.wall_time_s)}")
         elif isinstance(event, RunFailed):
             self.progress.setFormat(f"Failed after {event.epochs_completed} epoch(s)")
             self.eta_label.setText("")
 
-    def set_preparing(self) -> None:
-        self.progress.setRange(0, 0)  # busy indicator while the trainer loads data and models
-        self.progress.setFormat("Preparing…")
+    def set_preparing(self, text: str = "Preparing…") -> None:
+        self.progress.setRange(0, 0)  # busy indicator while the trainer loads data and models (or Start checks them)
+        self.progress.setFormat(text)
         self.speed_label.setText("")
         self.eta_label.setText("")
         self.best_label.setText("")
