@@ -19,6 +19,14 @@ RULES: dict[tuple[str, str], tuple[str, Callable[[Any], bool]]] = {
     ("train", "gamma"): ("schedule", lambda schedule: schedule == "multistep"),
     ("method", "focal_gamma"): ("aux_loss", lambda loss: loss == "focal"),  # only where aux_loss chooses it
     ("method", "transfer_width"): ("head", lambda head: head == "transfer_module"),
+    # where the target's weights start (sskt_engine/target_init.py): scratch reads none of these
+    ("target", "weights"): ("init", lambda init: init == "torchvision"),
+    ("target", "path"): ("init", lambda init: init in ("checkpoint", "run")),
+    ("target", "checkpoint"): ("init", lambda init: init == "run"),
+    ("target", "frozen_stages"): ("init", lambda init: init != "scratch"),
+    # the input normalisation of pretrained weights trained another way (e.g. Kinetics files)
+    ("target", "mean"): ("init", lambda init: init != "scratch"),
+    ("target", "std"): ("init", lambda init: init != "scratch"),
 }
 # value -> what it means, shown under the field while it has that value
 VALUE_NOTES: dict[tuple[str, str], dict[Any, str]] = {
@@ -32,7 +40,8 @@ def _form_of(panel: Any, section: str) -> Any:
 
 
 def apply_field_visibility(panel: Any) -> None:
-    """Show each ruled field only where the value deciding it makes it apply."""
+    """Show each ruled field only where the value deciding it makes it apply (or while it holds a
+    problem: a field the preset got wrong is never hidden from the person who must fix it)."""
     for (section, name), (decider, applies) in RULES.items():
         form = _form_of(panel, section)
         if form is None or name not in getattr(form, "_rows", {}):
@@ -43,7 +52,8 @@ def apply_field_visibility(panel: Any) -> None:
         value = panel.document.get((section, decider))
         if value is None:
             value = form.editors[decider].desc.get("default")
-        form.layout_.setRowVisible(form._rows[name], bool(applies(value)))
+        wrong = bool(form.editors[name].error_label.text())
+        form.layout_.setRowVisible(form._rows[name], bool(applies(value)) or wrong)
 
 
 def field_hidden(panel: Any, section: str, name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from app import engine_catalog
 from app.dialogs import ask_save_changes, ask_stop_run, show_error
 from app.edit_history import EditHistory
 from app.source_file_check import SourceFileChecker
+from app.start_check import StartCheck
 from app.widgets.getting_started import GettingStartedDialog
 from app.widgets.preferences_dialog import PreferencesDialog
 from app.preset_document import PresetDocument
@@ -242,6 +244,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.changed.connect(self._show_source_problems)
         self.document.replaced.connect(self._clear_stale_error)
         self.document.state_changed.connect(self._show_experiment_span)
+        # Start first reads what the run would read (engine's check_experiment), in the background
+        self.start_check = StartCheck(parent=self)
+        self.start_check.refused.connect(self._start_refused)
+        self.start_check.busy_changed.connect(lambda _busy: self._update_actions())
         for controller in (self.local_controller, self.process_controller):
             controller.event.connect(self._on_event)
             controller.failed.connect(self._on_failed)
@@ -317,9 +323,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_actions(self) -> None:
         running = self.controller.is_running()
         reason, path, more = self.start_problem()
-        self.start_action.setEnabled(not running and not reason)
+        checking = self.start_check.busy()
+        self.start_action.setEnabled(not running and not reason and not checking)
         self.run_bar.set_problem(reason, path, more, self._field_title(path))
-        self.stop_action.setEnabled(running and not self.controller.stop_requested())
+        self.stop_action.setEnabled(checking or (running and not self.controller.stop_requested()))
         self.resume_action.setEnabled(not running and self._resume_target() is not None
                                       and self.local_controller.trainer_class() is not None)
         self.run_bar.processes.setEnabled(not running)
@@ -475,16 +482,43 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----------------------------------------------------------------------------- runs
     def start_run(self) -> None:
-        if not self.start_action.isEnabled() or self.document.config is None:
+        """Check the preset's files and models (in the background), then start it as it was at the press."""
+        if not self.start_action.isEnabled() or self.document.config is None or self.start_check.busy():
             return
-        nproc = self.run_bar.processes.value()
+        config, nproc = self.document.config, self.run_bar.processes.value()
+        self.run_bar.set_preparing("Checking…")
+        self.statusBar().showMessage("Checking the dataset and the model files before the run…")
+        self.start_check.check(config, lambda: self._launch_run(config, nproc))
+        self._update_actions()
+
+    def _start_refused(self, sentence: str, problems: list) -> None:
+        """The check found what the run would fail on: one sentence, and no run started."""
+        sentence = self._in_form_words(sentence)
+        self.run_bar.set_idle_if_preparing("Did not start")
+        for problem in problems:
+            self.log.add(problem, "error")
+        self.statusBar().showMessage(sentence, 15000)
+        self._error_shown = sentence
+        if not self._closing:
+            show_error(self, "Cannot start training", sentence[:1].upper() + sentence[1:])
+
+    def _in_form_words(self, sentence: str) -> str:
+        """The engine opens a problem with its preset path ("sources[0] (x.pt): ...", "target.path: ...");
+        the window says it as the form names the field ("Source 1 (x.pt): ...", "Path (Target network): ...")."""
+        match = re.match(r"(sources\[\d+\](?:\.\w+)?|[a-z_]+\.[a-z_]+)(?=[ :])", sentence)
+        title = self._field_title(match.group(1)) if match else ""
+        return title + sentence[match.end():] if title else sentence
+
+    def _launch_run(self, config: Any, nproc: int) -> None:
+        if self.controller.is_running() or self._closing:
+            return
         if nproc > 1:
             self.process_controller.nproc = nproc
             self.controller = self.process_controller
         else:
             self.controller = self.local_controller
-        self.log.add(f"Starting {self.document.config.name}" + (f" in {nproc} processes…" if nproc > 1 else "…"))
-        if self.controller.start(self.document.config, self.runs_root):
+        self.log.add(f"Starting {config.name}" + (f" in {nproc} processes…" if nproc > 1 else "…"))
+        if self.controller.start(config, self.runs_root):
             self.run_bar.set_preparing()
             self.tabs.setCurrentWidget(self.plots)
             self.statusBar().showMessage("Preparing data and models…")
@@ -494,6 +528,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.controller.is_running():
             self.controller.stop()
             self.statusBar().showMessage("Stopping after the current step…")
+        if self.start_check.busy():  # still checking: nothing has started, so nothing will
+            self.start_check.cancel()
+            self.run_bar.set_idle_if_preparing("Did not start")
+            self.statusBar().showMessage("Start cancelled", 5000)
+            return
             self._update_actions()
 
     def resume_run(self, run_dir: Path | None = None) -> None:

@@ -41,9 +41,12 @@ def option(
     above: float | None = None,
     choices: Sequence[str] | Callable[[], Sequence[str]] | None = None,
     label: str | None = None,
+    advanced: bool = False,
 ) -> Any:
-    """Declare a preset key. ``above`` is an exclusive lower bound."""
-    meta = {"help": help, "min": min, "max": max, "above": above, "choices": choices, "label": label}
+    """Declare a preset key. ``above`` is an exclusive lower bound. ``advanced``: a key most people
+    leave at its default (how a source's pixels are prepared); forms fold it away until it is set."""
+    meta = {"help": help, "min": min, "max": max, "above": above, "choices": choices, "label": label,
+            "advanced": advanced}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)
@@ -89,6 +92,16 @@ class TargetConfig:
     checkpoint: str = option("best", "init run: which checkpoint of the run.", choices=lambda: ("best", "last"))
     frozen_stages: int = option(0, "Freeze the stem and the first N stages of the pretrained target (weights and "
                                 "BatchNorm statistics fixed); 0: train everything.", min=0, max=8)
+    # A pretrained target must see its inputs as it was trained: a frozen stem with fixed
+    # BatchNorm statistics fed inputs 60x smaller than it learned on computes garbage.
+    mean: typing.Optional[tuple[float, float, float]] = option(
+        None, "Per-channel mean the target's inputs are normalised with (pixels in 0-1), instead of the dataset's "
+        "own; with target.std. For pretrained weights trained another way, e.g. the 3D-ResNets-PyTorch Kinetics "
+        "files (0-255 pixels minus the ActivityNet mean, not divided): mean [0.4501, 0.4225, 0.3901], std "
+        "[0.003922, 0.003922, 0.003922].", advanced=True)
+    std: typing.Optional[tuple[float, float, float]] = option(
+        None, "Per-channel std of the target's input normalisation (pixels in 0-1); with target.mean.",
+        advanced=True)
 
 
 @dataclass(frozen=True)
@@ -104,21 +117,26 @@ class SourceConfig:
     num_classes: typing.Optional[int] = option(None, "Class count of a checkpoint's classifier (for a compiled "
                                                "file: checked against its output).", min=1)
     input_size: typing.Optional[int] = option(None, "Side in pixels the source sees; images are resized "
-                                              "(bilinear) to it. Default: the source's own.", min=8, max=1024)
-    mean: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel mean the source was trained with.")
-    std: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel std the source was trained with.")
+                                              "(bilinear) to it. Default: the source's own.", min=8, max=1024,
+                                              advanced=True)
+    mean: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel mean the source was trained with.",
+                                                                  advanced=True)
+    std: typing.Optional[tuple[float, float, float]] = option(None, "Per-channel std the source was trained with.",
+                                                                 advanced=True)
     pixel_scale: typing.Optional[float] = option(
         None, "Normalization on 0-255 pixels instead of mean/std: the source sees (pixel - pixel_offset) / "
-        "pixel_scale, e.g. 128 with offset 127.", above=0.0, max=1e6)
+        "pixel_scale, e.g. 128 with offset 127.", above=0.0, max=1e6, advanced=True)
     pixel_offset: typing.Optional[float] = option(
-        None, "Subtracted from 0-255 pixels before dividing by pixel_scale (default 0).", min=-1e6, max=1e6)
+        None, "Subtracted from 0-255 pixels before dividing by pixel_scale (default 0).", min=-1e6, max=1e6,
+        advanced=True)
     class_names_file: str = option("", "Text file naming the source's classes, one per line (compiled files; "
-                                   "optional).")
+                                   "optional).", advanced=True)
     checkpoint: str = option("best", "Which checkpoint of a run to use.", choices=lambda: ("best", "last"))
     name: str = option("", "A label for plots and tables; default: derived from the source.")
     clip_frames: int = option(1, "Video data, image sources: frames of each clip the source sees; 1: the centre "
                               "frame (as the SSKT authors), k: k evenly spaced frames, their soft labels averaged. "
-                              "Video sources see the whole clip.", min=1, max=64)
+                              "Video sources see the whole clip.", min=1, max=64,
+                              advanced=True)
 
     def display_name(self) -> str:
         if self.name:
@@ -536,6 +554,11 @@ def _cross_check(cfg: ExperimentConfig, p: _Parser) -> None:
     if target.init in ("checkpoint", "run") and not target.path:
         what = "weights file" if target.init == "checkpoint" else "run folder"
         p.fail(("target", "path"), f"target.init {target.init} needs the {what}'s path")
+    if (target.mean is None) != (target.std is None):
+        p.fail(("target", "mean" if target.mean is None else "std"), "target.mean and target.std go together: "
+               "set both (the target's inputs become (pixel - mean) / std) or neither (the dataset's own)")
+    if target.std is not None and any(v <= 0 for v in target.std):
+        p.fail(("target", "std"), "every std must be greater than 0")
     if target.frozen_stages and target.init == "scratch":
         p.fail(("target", "frozen_stages"), "freezing stages of randomly initialised weights would fix them at "
                "random; set target.init to start from pretrained weights")

@@ -30,7 +30,7 @@ from .atomic import atomic_write_text
 from .cancellation import stop_checks
 from .clip_sources import check_sources_fit
 from .config import ExperimentConfig, dumps_preset
-from .data import DatasetSplits, load_dataset
+from .data import DatasetSplits, load_dataset, normalised_for_target
 from .data.batches import BatchStream
 from .data.clip_batches import average_views, batch_stream
 from .device import device_description, resolve_device
@@ -169,7 +169,7 @@ class Trainer:
         self.dist.init(device)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         with self._stop_checks("loading the dataset"):  # a big folder decoding: stop within a few files
-            data = load_dataset(cfg.data, cfg.train.seed)
+            data = normalised_for_target(load_dataset(cfg.data, cfg.train.seed), cfg.target)
         self._stop_if_asked("loading the dataset", device)  # Ctrl+C during a long load: stop now, not after it
         task = task_for_data(data, cfg.train)  # what the labels need: loss, metrics, how logits become outputs
         sources = [build_source(s, device) for s in cfg.sources]

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import torch
 
-from .data import load_dataset
+from .data import load_dataset, normalised_for_target
 from .data.clip_batches import batch_stream
 from .data.splits import seeded_generator
 from .export import load_run_network
@@ -29,7 +29,7 @@ def validation_predictions(run_dir: str | os.PathLike, count: int = 32, checkpoi
     folder = find_run(str(run_dir))
     config = folder.config()
     model, _, _ = load_run_network(folder, checkpoint)
-    data = load_dataset(config.data, config.train.seed)
+    data = normalised_for_target(load_dataset(config.data, config.train.seed), config.target)
     pick = torch.randperm(len(data.val), generator=seeded_generator(seed, "inspect"))[:count]
     stream = batch_stream(data, data.val.subset(pick), config.data, batch_size=max(len(pick), 1), shuffle=False,
                           augment=False, mean=data.mean, std=data.std, device="cpu", seed=seed, resident="auto")

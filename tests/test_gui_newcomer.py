@@ -128,8 +128,8 @@ def test_run_labels_name_the_run_and_tell_alike_runs_apart():
 
 def test_the_finished_run_is_not_drawn_again_as_an_overlay(make_window, tiny_preset, fake_trainer, qtbot):
     window = make_window(fake_trainer, tiny_preset)
-    window.start_run()
-    qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=30000)
+    window.start_run()  # Start checks the preset first, then runs it
+    qtbot.waitUntil(lambda: not window.start_check.busy() and not window.controller.is_running(), timeout=30000)
     qtbot.waitUntil(lambda: not window.runs_panel.is_listing() and window.runs_panel.tree.topLevelItemCount() == 1,
                     timeout=10000)
     live = window.plots.live_run_name
@@ -240,8 +240,8 @@ def test_runs_panel_row_is_current_when_an_epoch_ends(make_window, tiny_preset, 
                 seen.append((event.epoch + 1, item.text(2)))
 
     window.controller.event.connect(after_window)
-    window.start_run()
-    qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=30000)
+    window.start_run()  # Start checks the preset first, then runs it
+    qtbot.waitUntil(lambda: not window.start_check.busy() and not window.controller.is_running(), timeout=30000)
     window.controller.event.disconnect(after_window)
     assert seen, "the live run's row was never listed during the run"
     for epoch, status in seen:

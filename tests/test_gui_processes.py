@@ -29,6 +29,7 @@ def test_two_processes_through_the_gui(make_window, qtbot, gui_env):
     assert window.start_action.isEnabled(), window.run_bar.problem_text()
     with qtbot.waitSignal(window.process_controller.finished, timeout=180000) as finished:
         window.start_action.trigger()
+        qtbot.waitUntil(window.process_controller.is_running, timeout=30000)  # after Start's check
         assert window.controller is window.process_controller and window.controller.is_running()
         assert not window.run_bar.processes.isEnabled() and window.stop_action.isEnabled()
     run_dir, status = finished.args

@@ -22,7 +22,8 @@ def test_whole_short_run_through_the_gui(make_window, tiny_preset, qtbot, fake_t
 
     with qtbot.waitSignal(window.controller.finished, timeout=60000) as finished:
         qtbot.mouseClick(window.start_button, LEFT)
-        assert window.controller.is_running()
+        assert not window.start_action.isEnabled()  # while Start checks the files, then while it runs
+        qtbot.waitUntil(window.controller.is_running, timeout=30000)
         assert not window.start_action.isEnabled()
     run_dir, status = finished.args
     assert status == "finished"

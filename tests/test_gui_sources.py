@@ -34,15 +34,14 @@ def test_add_a_compiled_model_file(make_window, tiny_preset, fake_trainer, monke
     assert "compiled · teacher.pt2" in sources.list.item(sources.list.count() - 1).text()
 
     # Only the keys a compiled source reads are shown, and Browse is offered.
-    shown = {name for name in sources.details.editors
-             if sources.details.layout_.isRowVisible(sources.details._rows[name])}
+    shown = set(sources.details.visible_names())  # folded under Advanced or not
     assert shown == COMPILED_KEYS
     assert not sources.browse_button.isHidden()
     # on clips a source also reads clip_frames (which frames it sees): shown only for video data
     window.document.set(("data", "dataset"), "demo-video")
-    assert sources.details.layout_.isRowVisible(sources.details._rows["clip_frames"])
+    assert sources.details.row_visible("clip_frames")
     window.document.set(("data", "dataset"), "demo")
-    assert not sources.details.layout_.isRowVisible(sources.details._rows["clip_frames"])
+    assert not sources.details.row_visible("clip_frames")
 
     # Browse picks another file with the compiled-model filter.
     other = tmp_path / "other.torchscript"

@@ -297,6 +297,9 @@ def test_paper_video_presets_validate(path):
     assert names == {"p": ["places365"], "i": ["imagenet"], "pi": ["places365", "imagenet"]}[path.stem.split("-")[-1]]
     if "-finetune-" in path.stem:
         assert cfg.target.init == "checkpoint" and cfg.target.frozen_stages == 3
+        # the Kinetics file's own input scale: 0-255 pixels minus the ActivityNet mean
+        assert [round(m * 255, 2) for m in cfg.target.mean] == [114.78, 107.74, 99.48]
+        assert [round(1 / s) for s in cfg.target.std] == [255, 255, 255]
     else:
         assert cfg.target.init == "scratch" and cfg.target.frozen_stages == 0
 

@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import engine_catalog
 from app.widgets.checkpoint_dialog import CheckpointSourceDialog
-from app.widgets.field_form import FieldForm
+from app.widgets.source_details_form import SourceDetailsForm
 from app.widgets.run_source_dialog import RunSourceDialog
 from app.widgets.torchvision_dialog import TorchvisionSourceDialog
 from sskt_engine.config import SourceConfig, to_dict
@@ -76,6 +76,7 @@ class SourcesList(QtWidgets.QWidget):
         self._sources: list[dict[str, Any]] = []
         self._errors: dict[str, str] = {}
         self._scores: dict[int, str] = {}  # the Rank action's one-line summary per source, until they change
+        self._advanced_opened: set[int] = set()  # sources whose Advanced part the person unfolded
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
@@ -122,8 +123,9 @@ class SourcesList(QtWidgets.QWidget):
         self.details_box = QtWidgets.QGroupBox("Selected source")
         self.details_box.setObjectName("subGroup")
         details_layout = QtWidgets.QVBoxLayout(self.details_box)
-        self.details = FieldForm(engine_catalog.describe(SourceConfig), ("sources", 0))
+        self.details = SourceDetailsForm(engine_catalog.describe(SourceConfig), ("sources", 0))
         self.details.value_edited.connect(self._detail_edited)
+        self.details.advanced_section.header.clicked.connect(self._advanced_clicked)
         details_layout.addWidget(self.details)
         self.browse_button = QtWidgets.QPushButton("Choose file or folder…")
         self.browse_button.clicked.connect(self._browse_path)
@@ -135,6 +137,7 @@ class SourcesList(QtWidgets.QWidget):
     def set_sources(self, sources: list[dict[str, Any]]) -> None:
         self._sources = [dict(s) if isinstance(s, dict) else {} for s in (sources or [])]
         self._scores = {}
+        self._advanced_opened = set()
         self._refresh()
 
     def sources(self) -> list[dict[str, Any]]:
@@ -198,6 +201,7 @@ class SourcesList(QtWidgets.QWidget):
         row = self.list.currentRow()
         if 0 <= row < len(self._sources):
             del self._sources[row]
+            self._advanced_opened = {i - (i > row) for i in self._advanced_opened if i != row}
             self._refresh()
             self._emit_list()
 
@@ -238,11 +242,28 @@ class SourcesList(QtWidgets.QWidget):
         hidden = set(hidden_keys(source.get("kind", ""), self.details.editors))
         if not self._video_data:  # clip_frames applies only when the target's data are clips
             hidden.add("clip_frames")
-        for name in self.details.editors:
-            self.details.layout_.setRowVisible(self.details._rows[name], name not in hidden)
+        self.details.show_only(name for name in self.details.editors if name not in hidden)
         info = engine_catalog.source_kind(str(source.get("kind", "")))
         self.browse_button.setVisible(info is not None and bool(info.path_is))
+        self._set_placeholders(info)
         self.details.set_errors(self._errors)
+        self.details.fold_advanced(keep_open=row in self._advanced_opened)
+
+    def _set_placeholders(self, info) -> None:
+        """An empty field the kind can do without says where the value comes from instead (an
+        exported checkpoint names its architecture); one the kind requires stays blank."""
+        arch = self.details.editors.get("arch")
+        if arch is not None and isinstance(arch.input, QtWidgets.QLineEdit):
+            optional = info is not None and "arch" not in info.required and info.path_is == "file"
+            arch.input.setPlaceholderText("from the file, when it names it" if optional else "")
+
+    def _advanced_clicked(self, opened: bool) -> None:
+        """Remember that the person unfolded (or folded) Advanced for this source."""
+        row = self.list.currentRow()
+        if opened:
+            self._advanced_opened.add(row)
+        else:
+            self._advanced_opened.discard(row)
 
     def set_video_data(self, video: bool) -> None:
         """Whether the experiment's dataset holds clips: only then do sources show ``clip_frames``."""

@@ -19,7 +19,8 @@ from .sets import DatasetSplits, FileImageSet, ImageSet
 # full train split and its own test/val split; subsets and val_split are applied by
 # ``load_dataset`` so every dataset gets them the same way. Each registers a DatasetInfo.
 DatasetLoader = Callable[[DataConfig], DatasetSplits]
-__all__ = ["DATASETS", "DatasetInfo", "DatasetLoader", "DatasetSplits", "FileImageSet", "ImageSet", "load_dataset"]
+__all__ = ["DATASETS", "DatasetInfo", "DatasetLoader", "DatasetSplits", "FileImageSet", "ImageSet", "load_dataset",
+           "normalised_for_target"]
 
 from . import builtin  # noqa: E402,F401  (registers the datasets)
-from .splits import load_dataset  # noqa: E402,F401
+from .splits import load_dataset, normalised_for_target  # noqa: E402,F401

@@ -13,7 +13,7 @@ import hashlib
 
 import torch
 
-from ..config import DataConfig
+from ..config import DataConfig, TargetConfig
 from ..errors import DataError
 from ..registry import DATASETS
 from .sets import DatasetSplits
@@ -140,6 +140,16 @@ def limit_labels(splits: DatasetSplits, per_class: int, seed: int) -> DatasetSpl
             f"positives per class from {min(positives)} to {max(positives)}")
     notes = splits.notes + (note,) + ((_short_note(short, per_class, splits.class_names),) if short else ())
     return dataclasses.replace(splits, train=splits.train.subset(keep), notes=notes)
+
+
+def normalised_for_target(splits: DatasetSplits, target: TargetConfig) -> DatasetSplits:
+    """The splits with the target's own input normalisation (``target.mean``/``std``) in place of
+    the dataset's, for pretrained weights trained another way. Only what the target sees changes:
+    sources take the batch's 0-1 pixels with their own normalisation, and the checkpoint records
+    this mean/std, so export and predict feed the network the same way."""
+    if target.mean is None or target.std is None:
+        return splits
+    return dataclasses.replace(splits, mean=tuple(target.mean), std=tuple(target.std))
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
