@@ -263,6 +263,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs_panel.export_requested.connect(self.export_run)
         self.results.export_requested.connect(self.export_run)
         self.runs_panel.runs_root_changed.connect(self._runs_root_changed)
+        # a renamed run's overlay legend follows its new name
+        self.runs_panel.labels_changed.connect(
+            lambda path: path in self.runs_panel.selected_paths() and self._runs_selected(self.runs_panel.selected_paths()))
 
     # ----------------------------------------------------------------------------- state
     def _restore_geometry(self) -> None:
@@ -525,14 +528,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
 
     def stop_run(self) -> None:
-        if self.controller.is_running():
-            self.controller.stop()
-            self.statusBar().showMessage("Stopping after the current step…")
         if self.start_check.busy():  # still checking: nothing has started, so nothing will
             self.start_check.cancel()
             self.run_bar.set_idle_if_preparing("Did not start")
             self.statusBar().showMessage("Start cancelled", 5000)
             return
+        if self.controller.is_running():
+            self.controller.stop()
+            self.statusBar().showMessage("Stopping after the current step…")
             self._update_actions()
 
     def resume_run(self, run_dir: Path | None = None) -> None:

@@ -2,11 +2,14 @@
 
 The same code turns live events (the plots) and a run folder's ``metrics.jsonl`` (the
 runs panel's overlays) into points, so both show the same thing. The x axis is the epoch,
-fractional inside an epoch (step / steps per epoch).
+fractional inside an epoch (step / steps per epoch); each point also keeps its global step and
+training seconds (``app.x_axis``), the other units the plots can show.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.x_axis import STEPS, WALL_TIME, RunClock
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
 from sskt_engine.metric_info import ACCURACY, MetricInfo
 from sskt_engine.metrics_file import EventScan
@@ -21,33 +25,41 @@ from sskt_engine.runs import RunFolder
 
 
 class SeriesBuffer:
-    """A growing pair of float arrays: amortised O(1) appends, views without copies."""
+    """Growing float arrays: x (epochs), y, and the same points' global step and training
+    seconds (NaN where not known); amortised O(1) appends, views without copies."""
 
     def __init__(self, capacity: int = 256):
         self._x = np.empty(capacity, dtype=np.float64)
         self._y = np.empty(capacity, dtype=np.float64)
+        self._step = np.empty(capacity, dtype=np.float64)
+        self._time = np.empty(capacity, dtype=np.float64)
         self.n = 0
 
-    def append(self, x: float, y: float) -> None:
+    def _grow(self, need: int) -> None:
+        if need > self._x.shape[0]:
+            capacity = max(need, 2 * self._x.shape[0])
+            self._x, self._y, self._step, self._time = (np.resize(a, capacity) for a in
+                                                        (self._x, self._y, self._step, self._time))
+
+    def append(self, x: float, y: float, step: float = math.nan, time: float = math.nan) -> None:
         if self.n and x < self._x[self.n - 1]:
             # A resumed run repeats the epoch it was stopped in: the later points replace
             # the earlier ones, so x stays increasing (clip-to-view and hover rely on it).
             self.n = int(np.searchsorted(self._x[: self.n], x, side="left"))
-        if self.n == self._x.shape[0]:
-            self._x = np.resize(self._x, 2 * self.n)
-            self._y = np.resize(self._y, 2 * self.n)
+        self._grow(self.n + 1)
         self._x[self.n] = x
         self._y[self.n] = y
+        self._step[self.n] = step
+        self._time[self.n] = time
         self.n += 1
 
     def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
         need = self.n + len(xs)
-        if need > self._x.shape[0]:
-            capacity = max(need, 2 * self._x.shape[0])
-            self._x = np.resize(self._x, capacity)
-            self._y = np.resize(self._y, capacity)
+        self._grow(need)
         self._x[self.n:need] = xs
         self._y[self.n:need] = ys
+        self._step[self.n:need] = np.nan
+        self._time[self.n:need] = np.nan
         self.n = need
 
     @property
@@ -57,6 +69,18 @@ class SeriesBuffer:
     @property
     def y(self) -> np.ndarray:
         return self._y[: self.n]
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._step[: self.n]
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return self._time[: self.n]
+
+    def x_in(self, unit: str) -> np.ndarray:
+        """The x coordinates in ``unit`` (``app.x_axis``: epochs, steps, time)."""
+        return {STEPS: self.steps, WALL_TIME: self.seconds}.get(unit, self.x)
 
     def __len__(self) -> int:
         return self.n
@@ -122,6 +146,9 @@ class RunCurves:
     series: dict[str, tuple[str, np.ndarray, np.ndarray]] = field(default_factory=dict)
     metric: MetricInfo = ACCURACY  # the run's headline metric: its validation curve is "val <short>"
     damaged_lines: int = 0  # lines of metrics.jsonl a crash damaged: skipped, and the GUI says so
+    display_name: str = ""  # the name the user gave the run (labels.json); "" when none
+    # the same points' x in the other units: key -> {"steps": xs, "time": xs} (``app.x_axis``)
+    axes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 _cache: dict[Path, tuple[tuple[float, int], RunCurves]] = {}
@@ -141,36 +168,51 @@ def load_run_curves(path: Path) -> RunCurves:
     with _cache_lock:
         cached = _cache.get(path)
     if cached and cached[0] == stamp:
-        return cached[1]
+        return _with_labels(cached[1], folder)
     points: dict[str, tuple[str, SeriesBuffer]] = {}
     steps_per_epoch = 0
     metric = train_metric = ACCURACY
+    clock = RunClock()
     scan = EventScan(folder.metrics_path)
     for event in scan:
+        step = seconds = math.nan
         if isinstance(event, RunStarted):
             steps_per_epoch = event.steps_per_epoch
             metric, train_metric = event.headline, event.train_headline
+            clock.started(event)
             rows = []
         elif isinstance(event, Progress):
             rows = series_for_progress(event, steps_per_epoch, train_metric)
+            step, seconds = clock.position(event)
         elif isinstance(event, EpochEnd):
             rows = series_for_epoch(event, metric)
+            step, seconds = clock.position(event)
         else:
             rows = []
         for plot, key, x, y in rows:
-            points.setdefault(key, (plot, SeriesBuffer()))[1].append(x, y)
+            points.setdefault(key, (plot, SeriesBuffer()))[1].append(x, y, step, seconds)
     curves = RunCurves(path.name, {k: (plot, buf.x.copy(), buf.y.copy()) for k, (plot, buf) in points.items()},
-                       metric, damaged_lines=scan.damaged)
+                       metric, damaged_lines=scan.damaged,
+                       axes={k: {STEPS: buf.steps.copy(), WALL_TIME: buf.seconds.copy()} for k, (_p, buf) in points.items()})
     with _cache_lock:
         _cache[path] = (stamp, curves)
-    return curves
+    return _with_labels(curves, folder)
+
+
+def _with_labels(curves: RunCurves, folder: RunFolder) -> RunCurves:
+    """The curves with the run's display name as it is now: labels change without the log
+    changing, so they are read on every call (a small file), never cached with the curves."""
+    name = folder.labels().name
+    return curves if name == curves.display_name else dataclasses.replace(curves, display_name=name)
 
 
 def replay_before(path: Path, start_epoch: int) -> list[Event]:
-    """The recorded Progress and EpochEnd events of epochs before ``start_epoch`` (a resumed run);
-    read in the training thread (``app.run_controller.train``)."""
+    """The recorded Progress and EpochEnd events of epochs before ``start_epoch`` (a resumed run),
+    with the RunStarted of each earlier attempt where it was (the plots' wall-time axis places each
+    event in its attempt: ``app.x_axis.RunClock``); read in the training thread
+    (``app.run_controller.train``)."""
     out: list[Event] = []
     for event in RunFolder(path).events():
-        if isinstance(event, (Progress, EpochEnd)) and event.epoch < start_epoch:
+        if isinstance(event, (Progress, EpochEnd)) and event.epoch < start_epoch or isinstance(event, RunStarted):
             out.append(event)
     return out

@@ -1,4 +1,5 @@
-"""Short names for runs where room is short (plot legends): the run's own name, not its folder.
+"""Short names for runs where room is short (plot legends): the name the user gave the run
+(``sskt_engine.run_labels``) or the run's own name, never its folder.
 
 Run folders are named ``<YYYYmmdd-HHMMSS>-<name>[-N]`` (``sskt_engine.runs.RunFolder.create``).
 A legend needs the name; two runs of the same experiment get their start time, and runs started
@@ -25,9 +26,12 @@ def split_folder_name(folder: str) -> tuple[str, datetime | None, int]:
     return match["name"], stamp, int(match["n"] or 1)
 
 
-def short_run_labels(folders: list[str], limit: int = 24) -> list[str]:
-    """One distinct short label per run folder name, in order."""
+def short_run_labels(folders: list[str], limit: int = 24, display_names: list[str] | None = None) -> list[str]:
+    """One distinct short label per run folder name, in order; a run's display name (when the
+    user gave one) stands for its name, and still gets a start time when two read alike."""
     parts = [split_folder_name(f) for f in folders]
+    if display_names:
+        parts = [(shown or name, stamp, n) for (name, stamp, n), shown in zip(parts, display_names)]
     names = [_clip(name, limit) for name, _stamp, _n in parts]
     labels = list(names)
     for index, (name, stamp, number) in enumerate(parts):

@@ -199,12 +199,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {root}")
         return EXIT_OK
-    print(f"{'run':<44} {'status':<11} {'method':<11} {'epochs':>9} {'best':>7} {'final':>7}")
+    labelled = any(r.labels.name or r.labels.tags for r in runs)  # the column only when a run has a name or tags
+    print(f"{'run':<44} {'status':<11} {'method':<11} {'epochs':>9} {'best':>7} {'final':>7}"
+          + ("  name #tags (sskt label)" if labelled else ""))
     for r in runs:
         best = r.metric.format(r.best_score, sign=False, missing="-")  # each run's own headline metric
         final = r.metric.format(r.final_score, sign=False, missing="-")
+        labels = (f"  {r.labels.name}" if r.labels.name else "") + "".join(f" #{t}" for t in r.labels.tags)
         print(f"{r.path.name:<44} {r.status:<11} {r.method:<11} {r.epochs_completed:>4}/{r.epochs:<4} "
-              f"{best:>7} {final:>7}")
+              f"{best:>7} {final:>7}{labels}")
+    for r in runs:
+        if r.labels_warning:
+            print(f"warning: {r.labels_warning}", file=sys.stderr)
     absent = next((r.best_absent for r in runs if r.best_absent and r.best_score is None), "")
     if absent:
         print(f"best '-': {absent}")
@@ -266,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules that add subcommands (compare, export, predict, ...) through a
 # ``register_commands(subparsers)`` function, so this file does not grow with each.
 COMMAND_MODULES: tuple[str, ...] = ("sskt_engine.export_cli", "sskt_engine.study_cli", "sskt_engine.video_cli",
-                                    "sskt_engine.source_cli", "sskt_engine.check_cli")
+                                    "sskt_engine.source_cli", "sskt_engine.check_cli", "sskt_engine.label_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

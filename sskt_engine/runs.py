@@ -7,6 +7,7 @@
         eval/best.json     per-class numbers and confusion matrix at the best epoch (eval_report)
         eval/last.json     the same for the last evaluated epoch
         checkpoints/       last.pt and best.pt
+        labels.json        the user's display name, tags and note (run_labels; never written by the trainer)
         .sskt.lock         the OS lock of the one process writing the run (run_lock)
 """
 
@@ -32,13 +33,14 @@ from .eval_report import EvalReport
 from .events import Event, to_json
 from .metric_info import ACCURACY, MetricInfo
 from .metrics_file import iter_events
+from .run_labels import LABELS_NAME, RunLabels, load_labels, write_labels
 from .run_lock import LOCK_NAME, is_held
 from .run_summary import RunSummary
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 INTERRUPTED = "interrupted"  # shown for a "running" run whose lock nobody holds (its process is gone)
 # The files a run writes itself; an export must never replace one (``RunFolder.owns``).
-RUN_FILES = ("preset.yaml", "metrics.jsonl", "summary.json", LOCK_NAME)
+RUN_FILES = ("preset.yaml", "metrics.jsonl", "summary.json", LABELS_NAME, LOCK_NAME)
 RUN_FILE_FOLDERS = ("checkpoints", "eval")
 
 
@@ -77,6 +79,13 @@ class RunInfo:
     message: str
     metric: MetricInfo = ACCURACY
     best_absent: str = ""  # why best_score is empty although epochs completed (no held-out validation split)
+    labels: RunLabels = RunLabels()  # the user's name, tags and note (labels.json)
+    labels_warning: str = ""  # why labels.json (or part of it) was ignored
+
+    @property
+    def display_name(self) -> str:
+        """The name the user gave the run, else the run's own name."""
+        return self.labels.name or self.name
 
 
 class RunFolder:
@@ -141,6 +150,10 @@ class RunFolder:
     def eval_path(self, which: str = "best") -> Path:
         return self.path / "eval" / f"{which}.json"
 
+    @property
+    def labels_path(self) -> Path:
+        return self.path / LABELS_NAME
+
     # -- reading ----------------------------------------------------------------------------
     def exists(self) -> bool:
         return self.preset_path.is_file()
@@ -156,6 +169,10 @@ class RunFolder:
         """Every event recorded so far; a half-written last line (a run still going) and a line
         a crash damaged (not UTF-8 or not JSON) are skipped (``metrics_file``)."""
         return iter_events(self.metrics_path)
+
+    def labels(self) -> RunLabels:
+        """The user's labels (labels.json); none when missing or damaged (``run_labels``)."""
+        return load_labels(self.path)[0]
 
     def eval_report(self, which: str = "best") -> EvalReport | None:
         """eval/best.json or eval/last.json; None before the first evaluation (or if damaged)."""
@@ -186,11 +203,13 @@ class RunFolder:
 
     def info(self) -> RunInfo:
         summary = self.summary()  # read once: status and numbers from the same version of the file
+        labels, labels_warning = load_labels(self.path)
         return RunInfo(
             path=self.path, name=summary.name or self.path.name, status=self.status(summary),
             method=summary.method, epochs_completed=summary.epochs_completed, epochs=summary.epochs,
             best_score=summary.best_score, final_score=summary.final_score, started=summary.started,
             message=summary.message, metric=summary.metric, best_absent=summary.best_score_absent,
+            labels=labels, labels_warning=labels_warning,
         )
 
     # -- writing ----------------------------------------------------------------------------
@@ -199,6 +218,10 @@ class RunFolder:
 
     def write_eval(self, which: str, report: EvalReport) -> None:
         report.write(self.eval_path(which))
+
+    def write_labels(self, labels: RunLabels) -> None:
+        """The user's labels; safe while the run trains (the trainer never writes this file)."""
+        write_labels(self.path, labels)
 
     def open_metrics(self):
         """Append mode with line buffering: each event reaches the file as one whole line."""

@@ -20,6 +20,7 @@ from app.palette import FollowsPalette, PlotColors, plot_colors
 from app.run_history import RunCurves, SeriesBuffer, series_for_epoch, series_for_progress
 from app.run_labels import short_run_labels
 from app.smoothing import ema
+from app.x_axis import AXIS_LABELS, EPOCHS, STEPS, UNITS, WALL_TIME, RunClock, format_x
 from app.widgets.steady_view_box import SteadyViewBox
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
 from sskt_engine.metric_info import ACCURACY, MetricInfo
@@ -52,7 +53,7 @@ SMOOTHING = (("off", 0.0), ("0.6", 0.6), ("0.8", 0.8), ("0.9", 0.9), ("0.95", 0.
 
 class _Curve:
     def __init__(self, plot: str, key: str, item: pg.PlotDataItem | None, buffer: SeriesBuffer | None = None,
-                 style: dict | None = None):
+                 style: dict | None = None, xs: dict[str, np.ndarray] | None = None, y: np.ndarray | None = None):
         self.plot = plot
         self.key = key
         self.item = item  # a live curve's item is made by the redraw timer (None until then)
@@ -60,10 +61,16 @@ class _Curve:
         self.style = style or {}  # the item's pen and symbols
         self.named = item is not None  # its legend entry is there
         self.dirty = False
+        # a recorded run's curve: its x in each unit it has (app.x_axis), and its y
+        self.xs = xs or {}
+        self.y = y
 
-    def data(self) -> tuple[np.ndarray, np.ndarray]:
+    def data(self, unit: str = EPOCHS) -> tuple[np.ndarray, np.ndarray]:
+        """The points as drawn in ``unit``: x increasing, points without a coordinate in it left out."""
         if self.buffer is not None:
-            return self.buffer.x, self.buffer.y
+            return _finite(self.buffer.x_in(unit), self.buffer.y)
+        if self.y is not None:
+            return _finite(self.xs.get(unit, np.empty(0)), self.y)
         x, y = self.item.getOriginalDataset()
         return (x if x is not None else np.empty(0)), (y if y is not None else np.empty(0))
 
@@ -91,8 +98,25 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         self.smoothing_box.currentIndexChanged.connect(lambda _i: self.set_smoothing(self.smoothing_box.currentData()))
         controls.addWidget(smoothing_label)
         controls.addWidget(self.smoothing_box)
+        # x axis: epochs (the default), global steps, or the seconds the run has trained
+        x_label = QtWidgets.QLabel("X axis")
+        x_label.setObjectName("hint")
+        self.x_axis_box = QtWidgets.QComboBox()
+        self.x_axis_box.setObjectName("xAxis")
+        for unit, text in UNITS:
+            self.x_axis_box.addItem(text, unit)
+        self.x_axis_box.setToolTip("Draw the curves over epochs, training steps or wall time (the seconds each "
+                                   "run has trained, without the time a resumed run lay stopped)")
+        x_label.setBuddy(self.x_axis_box)
+        self.x_axis_box.currentIndexChanged.connect(lambda _i: self.set_x_unit(self.x_axis_box.currentData()))
+        controls.addSpacing(12)
+        controls.addWidget(x_label)
+        controls.addWidget(self.x_axis_box)
         layout.addLayout(controls)
         self.smoothing = 0.0
+        self.x_unit = EPOCHS
+        self.clock = RunClock()  # the live run's steps and seconds
+        self._live_started = 0.0  # RunStarted.time of the attempt drawn live
         self.view = pg.GraphicsLayoutWidget()
         self.view.setObjectName("livePlots")
         self.colors: PlotColors = plot_colors(self.palette())
@@ -128,7 +152,7 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
             plot.showGrid(x=True, y=True, alpha=0.18)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
-            plot.setLabel("bottom", "epoch", color=self.colors.muted)
+            plot.setLabel("bottom", AXIS_LABELS[EPOCHS], color=self.colors.muted)
             plot.getAxis("left").setWidth(52)
             for axis in ("left", "bottom"):
                 # Axes (tick labels and the grid they draw) are most of a repaint: render each to a
@@ -211,7 +235,7 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen(colors.text)
                 plot.getAxis(axis).setPen(colors.axis)
-            plot.setLabel("bottom", "epoch", color=colors.muted)
+            plot.setLabel("bottom", AXIS_LABELS[self.x_unit], color=colors.muted)
             plot.legend.setLabelTextColor(colors.title)
             for _sample, label in plot.legend.items:
                 label.setText(label.text, color=colors.title)
@@ -248,8 +272,15 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
     # -- events ------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            if (self.live_run_name == Path(event.run_dir).name and self._live_started
+                    and event.time <= self._live_started):
+                # an earlier attempt of the resumed run drawn live (its history): only the clock needs it
+                self.clock.started(event)
+                return
             if event.start_epoch == 0:
                 self.clear()
+            self._live_started = event.time
+            self.clock.started(event)
             self.live_run_name = Path(event.run_dir).name
             self._drop_overlay(self.live_run_name)  # drawn live from now on
             self.steps_per_epoch = event.steps_per_epoch
@@ -257,9 +288,10 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
             self._no_sources.setVisible(not event.source_names)
             self.set_span(event.epochs)
         elif isinstance(event, Progress):
-            self._add_points(series_for_progress(event, self.steps_per_epoch, self.train_metric))
+            self._add_points(series_for_progress(event, self.steps_per_epoch, self.train_metric),
+                             *self.clock.position(event))
         elif isinstance(event, EpochEnd):
-            self._add_points(series_for_epoch(event, self.val_metric))
+            self._add_points(series_for_epoch(event, self.val_metric), *self.clock.position(event))
 
     def set_span(self, epochs: int) -> None:
         """Let the x axis span 0..``epochs``: the run's whole width from its start, so the curves
@@ -273,12 +305,15 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         """The x range: the span (of the run drawn live, or the experiment's while nothing is
         drawn), widened to the longest recorded run drawn over it (none: auto); recorded runs
         alone get the range of the longest of them."""
-        right = float(self._span) if self.live_run_name or not self.overlays else 0.0
-        for curves in self.overlays.values():
-            for curve in curves:
-                xs, _ = curve.data()
-                if len(xs):
-                    right = max(right, float(xs[-1]))
+        right = self._span_in_unit() if self.live_run_name or not self.overlays else 0.0
+        drawn = [c for group in self.overlays.values() for c in group]
+        if self.x_unit == WALL_TIME and self.overlays:
+            # no known length ahead: the live run's curves count as drawn so far (grown in _push_data)
+            drawn += [c for c in self.curves.values() if c.item is not None]
+        for curve in drawn:
+            xs, _ = curve.data(self.x_unit)
+            if len(xs):
+                right = max(right, float(xs[-1]))
         if right <= 0:
             self._x_right = 0.0
             for plot in self.plots.values():
@@ -291,6 +326,38 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
             plot.enableAutoRange(x=False)
         self.plots["loss"].setXRange(0, right, padding=0.02)
 
+    def _span_in_unit(self) -> float:
+        """The live run's (or experiment's) whole length in the x unit; 0 when not known ahead
+        (wall time, or steps before a run said its steps per epoch): the range then fits the data."""
+        if self.x_unit == EPOCHS:
+            return float(self._span)
+        if self.x_unit == STEPS:
+            return float(self._span * self.steps_per_epoch)
+        return 0.0
+
+    def set_x_unit(self, unit: str) -> None:
+        """Draw every curve, live and recorded, over ``unit`` (``app.x_axis``: epochs, steps, time)."""
+        unit = unit if unit in AXIS_LABELS else EPOCHS
+        index = self.x_axis_box.findData(unit)
+        if index >= 0 and index != self.x_axis_box.currentIndex():
+            self.x_axis_box.setCurrentIndex(index)  # calls back here once, with the same unit
+        if unit == self.x_unit:
+            return
+        self.x_unit = unit
+        for plot in self.plots.values():
+            plot.setLabel("bottom", AXIS_LABELS[unit], color=self.colors.muted)
+        for curve in self.curves.values():
+            curve.dirty = True
+        for group in self.overlays.values():
+            for curve in group:
+                x, y = curve.data(unit)
+                curve.item.setData(x, y)
+                _mark_if_short(curve.item, len(x), curve.item.opts.get("pen"))
+        self._x_right = -1.0  # a new unit: the range is set again even if the number happens to match
+        self._push_data()
+        self._fit_x()
+        self._refresh_hover()
+
     def _set_metrics(self, metric: MetricInfo, train_metric: MetricInfo) -> None:
         """Title the "accuracy" plot with what the run's task measures (accuracy, mAP, ...)."""
         self.val_metric, self.train_metric = metric, train_metric
@@ -299,10 +366,12 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         self._title_text["accuracy"] = names[:1].upper() + names[1:] + unit
         self._fit_titles()
 
-    def _add_points(self, points: Iterable[tuple[str, str, float, float]]) -> None:
+    def _add_points(self, points: Iterable[tuple[str, str, float, float]], step: float = math.nan,
+                    seconds: float = math.nan) -> None:
+        """Points of one event; ``step`` and ``seconds`` place them on the other x axes."""
         for plot, key, x, y in points:
             curve = self.curves.get(key) or self._new_curve(plot, key)
-            curve.buffer.append(x, y)
+            curve.buffer.append(x, y, step, seconds)
             curve.dirty = True
         if not self.timer.isActive():
             self.timer.start()
@@ -415,10 +484,13 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
             if curve.dirty and curve.item is not None and plot in (None, curve.plot):
                 y = ema(curve.buffer.y, self.smoothing) if self.smoothing and curve.key.startswith("train") \
                     else curve.buffer.y
-                curve.item.setData(curve.buffer.x, y)
-                _mark_if_short(curve.item, len(curve.buffer), curve.style.get("pen"))
+                x, y = _finite(curve.buffer.x_in(self.x_unit), y)
+                curve.item.setData(x, y)
+                _mark_if_short(curve.item, len(x), curve.style.get("pen"))
                 curve.dirty = False
                 changed = True
+        if changed and self.x_unit == WALL_TIME and self.overlays:
+            self._fit_x()  # the live run may outgrow the recorded ones: its length is not known ahead
         if changed:
             self.redraws += 1
             if self._hover_pos is not None:  # the read-out shows the newest numbers, not stale ones
@@ -444,6 +516,8 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         self._color_index = 0
         self.steps_per_epoch = 0
         self.live_run_name = ""
+        self.clock = RunClock()
+        self._live_started = 0.0
         for key, plot in self.plots.items():
             plot.enableAutoRange(y=True)
             self._show_values(key, any(c.plot == key for group in self.overlays.values() for c in group))
@@ -473,7 +547,7 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         self.overlays.clear()
         self._sync_legends()
         runs = [run for run in runs if not (self.live_run_name and run.name == self.live_run_name)]
-        labels = short_run_labels([run.name for run in runs])
+        labels = short_run_labels([run.name for run in runs], display_names=[run.display_name for run in runs])
         for index, (run, label) in enumerate(zip(runs, labels)):
             color = OVERLAY_PALETTE[index % len(OVERLAY_PALETTE)]
             items = []
@@ -481,15 +555,19 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
                 if key not in run.series:
                     continue
                 plot, x, y = run.series[key]
+                xs = {EPOCHS: x, **run.axes.get(key, {})}
                 is_val = key.startswith("val")
                 pen = pg.mkPen(color, width=1.8 if is_val else 1.0,
                                style=QtCore.Qt.PenStyle.DashLine if is_val else QtCore.Qt.PenStyle.DotLine)
                 kwargs = {"symbol": "t", "symbolSize": 6, "symbolBrush": color, "symbolPen": None} if is_val else {}
-                item = self.plots[plot].plot(x, y, name=f"{label} · {key}", pen=pen, **kwargs)
+                curve = _Curve(plot, f"{label} · {key}", None, xs=xs, y=y)
+                drawn_x, drawn_y = curve.data(self.x_unit)
+                curve.item = item = self.plots[plot].plot(drawn_x, drawn_y, name=curve.key, pen=pen, **kwargs)
                 item.setDownsampling(auto=True, method="peak")
                 item.setClipToView(True)
-                _mark_if_short(item, len(x), pen)
-                items.append(_Curve(plot, f"{label} · {key}", item))
+                _mark_if_short(item, len(drawn_x), pen)
+                curve.named = True
+                items.append(curve)
             self.overlays[run.name] = items
         self._after_overlays()
 
@@ -506,12 +584,19 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
                               or any(c.plot == key for group in self.overlays.values() for c in group))
         if self.overlays:
             self._drop_placeholder()
+        self._refresh_hover()
 
     def overlay_names(self) -> list[str]:
         """The legend names of the recorded runs' curves drawn now."""
         return [c.key for group in self.overlays.values() for c in group]
 
     # -- hover read-out ------------------------------------------------------------------
+    def _refresh_hover(self) -> None:
+        """The read-out under a resting mouse, again: after the x unit or the overlays changed it
+        would otherwise name the old unit, or runs no longer drawn."""
+        if self._hover_pos is not None:
+            self._mouse_moved((self._hover_pos,))
+
     def _mouse_moved(self, args: tuple) -> None:
         pos = args[0]
         self._hover_pos = pos
@@ -529,10 +614,13 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
     def _show_hover(self, key: str, point: QtCore.QPointF) -> None:
         x = point.x()
         rows, spots = [], []
+        # names shortened so the box fits the plot's width (a narrow plot at 1280x720 cut it off)
+        room = self.plots[key].getViewBox().sceneBoundingRect().width()
+        name_chars = max(10, int((room - 120) / 6))
         curves = [c for c in self.curves.values() if c.plot == key]
         curves += [c for group in self.overlays.values() for c in group if c.plot == key]
         for curve in curves:
-            xs, ys = curve.data()
+            xs, ys = curve.data(self.x_unit)
             if len(xs) == 0 or curve.item is None:
                 continue
             i = int(np.searchsorted(xs, x))
@@ -540,24 +628,42 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
                 i -= 1
             i = max(0, min(i, len(xs) - 1))
             color = curve.item.opts["pen"].color().name() if hasattr(curve.item.opts["pen"], "color") else "#888"
-            rows.append(f"<span style='color:{color}'>●</span> {html.escape(curve.key)}: <b>{number(ys[i])}</b>"
-                        f" <span style='color:{self.colors.muted}'>@ {xs[i]:.2f}</span>")
+            name = curve.key if len(curve.key) <= name_chars else curve.key[: name_chars - 1] + "…"
+            rows.append(f"<span style='color:{color}'>●</span> {html.escape(name)}: <b>{number(ys[i])}</b>"
+                        f" <span style='color:{self.colors.muted}'>@ {format_x(self.x_unit, xs[i], named=False)}</span>")
             spots.append({"pos": (xs[i], ys[i]), "brush": pg.mkBrush(color)})
         if not rows:
             self._hide_hover(key)
             return
         text = self._hover_text[key]
         # the text's colour is the palette's (pyqtgraph's default is a light grey, unreadable on white)
-        text.setHtml(f"<div style='font-size:8pt; color:{self.colors.title}'>epoch {x:.2f}<br>"
+        text.setHtml(f"<div style='font-size:8pt; color:{self.colors.title}'>{format_x(self.x_unit, x)}<br>"
                      + "<br>".join(rows) + "</div>")
-        (x0, x1), (y0, y1) = self.plots[key].getViewBox().viewRange()
-        # Keep the box inside the plot: flip it to the left of the cursor in the right half.
-        text.setAnchor((1, 0) if x > (x0 + x1) / 2 else (0, 0))
-        text.setPos(x, y1)
+        vb = self.plots[key].getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        # Keep the box inside the plot: to the right of the cursor where it fits there, else to its
+        # left, else along the plot's left edge. Its width is in pixels (TextItem ignores zoom).
+        cursor = vb.mapViewToScene(QtCore.QPointF(x, y1)).x()
+        area = vb.sceneBoundingRect()
+        room_right, room_left = area.right() - cursor, cursor - area.left()
+        width = text.boundingRect().width()
+        side = "right" if room_right >= width else "left" if room_left >= width else "edge"
+        if side == "edge":  # fits on neither side of the cursor: along the plot's left edge
+            text.setAnchor((0, 0))
+            text.setPos(x0, y1)
+        else:
+            text.setAnchor((0, 0) if side == "right" else (1, 0))
+            text.setPos(x, y1)
         self._hover_line[key].setPos(x)
         self._hover_dots[key].setData(spots)
         for item in (self._hover_line[key], text, self._hover_dots[key]):
             item.show()
+
+
+def _finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points that have an x in the unit drawn (a log without steps or times has NaN there)."""
+    keep = np.isfinite(x)
+    return (x, y) if keep.all() else (x[keep], y[keep])
 
 
 def _legend_columns(plot: pg.PlotItem) -> int:

@@ -14,17 +14,25 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.widgets import run_label_dialogs
 from app.widgets.elided_label import ElidedLabel
 from app.worker import Worker, WorkerError, start_worker
+from sskt_engine.errors import UserInputError
+from sskt_engine.run_labels import parse_tags, update_labels
 from sskt_engine.runs import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, RunFolder, RunInfo, list_runs
 
 STATUS_COLORS = {RUNNING: "#1565c0", FINISHED: "#2e7d32", STOPPED: "#ef6c00", FAILED: "#c62828",
                  INTERRUPTED: "#8d6e63"}
 RESUMABLE = (STOPPED, FAILED, INTERRUPTED)
-COLUMNS = ("Run", "Started", "Status", "Best", "Final", "Method", "Epochs")
-HIDDEN_COLUMNS = ("Final", "Epochs")  # at first; the header's context menu shows them
+COLUMNS = ("Run", "Started", "Status", "Best", "Final", "Method", "Epochs", "Tags")
+HIDDEN_COLUMNS = ("Final", "Epochs", "Tags")  # at first; the header's context menu shows them (Tags: also
+TAGS_COLUMN = COLUMNS.index("Tags")            # the first time the user tags a run)
+SEARCH_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2  # what the filter reads beyond the columns: name, note
+TAGS_COLUMN_PX = 100  # the Tags column's first width (long tag lists are elided, never widen the table)
+RUN_COLUMN_MIN_PX = 140  # the run's name keeps this much when the Tags column is shown for the user
 TRASH = ".trash"  # deleted runs go here, inside the runs folder: restorable, and never a copy across disks
 EMPTY_TEXT = "No runs yet. Runs started here or with `sskt train` appear in this list."
+HINT_TEXT = "Select several runs to compare their curves on the plots."
 
 
 def _started(folder_name: str) -> str:
@@ -80,6 +88,7 @@ class RunsPanel(QtWidgets.QWidget):
     resume_requested = QtCore.Signal(Path)
     export_requested = QtCore.Signal(Path)
     runs_root_changed = QtCore.Signal(Path)
+    labels_changed = QtCore.Signal(Path)  # a run's display name, tags or note were changed here
     listed = QtCore.Signal()  # the tree shows a fresh listing of the runs folder
 
     def __init__(self, runs_root: Path, parent: QtWidgets.QWidget | None = None):
@@ -112,7 +121,7 @@ class RunsPanel(QtWidgets.QWidget):
 
         self.filter = QtWidgets.QLineEdit()
         self.filter.setObjectName("runsFilter")
-        self.filter.setPlaceholderText("Filter runs (name, method, status)…")
+        self.filter.setPlaceholderText("Filter runs (name, tag, note, method, status)…")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._apply_filter)
         layout.addWidget(self.filter)
@@ -130,6 +139,8 @@ class RunsPanel(QtWidgets.QWidget):
         self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         for column in range(1, len(COLUMNS)):
             self.tree.header().setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setSectionResizeMode(TAGS_COLUMN, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        self.tree.setColumnWidth(TAGS_COLUMN, TAGS_COLUMN_PX)
         for name in HIDDEN_COLUMNS:
             self.tree.setColumnHidden(COLUMNS.index(name), True)
         # choose columns: the header's context menu
@@ -140,6 +151,7 @@ class RunsPanel(QtWidgets.QWidget):
         self.tree.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.tree, 1)
+        self.tree.viewport().installEventFilter(self)  # its width decides how the name column sizes
 
         self.empty_label = QtWidgets.QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("hint")
@@ -166,8 +178,25 @@ class RunsPanel(QtWidgets.QWidget):
         self.addAction(self.delete_action)
         self.reveal_action = QtGui.QAction("Show in file manager", self)
         self.reveal_action.triggered.connect(self._reveal)
+        # A user's labels (labels.json in the run folder): editable while the run trains, since
+        # the trainer never writes that file.
+        self.rename_action = QtGui.QAction("Rename…", self)
+        self.rename_action.setToolTip("The name this run is shown with (its folder keeps its name)")
+        self.rename_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_F2))
+        self.rename_action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.rename_action.triggered.connect(self.rename_selected)
+        self.addAction(self.rename_action)
+        self.tags_action = QtGui.QAction("Tags…", self)
+        self.tags_action.setToolTip("Words to find and group runs by (the filter matches them)")
+        self.tags_action.triggered.connect(self.tag_selected)
+        self.note_action = QtGui.QAction("Note…", self)
+        self.note_action.setToolTip("A free-text note kept in the run folder")
+        self.note_action.triggered.connect(self.note_selected)
         self.more_button = QtWidgets.QPushButton("More")
         more = QtWidgets.QMenu(self.more_button)
+        for action in (self.rename_action, self.tags_action, self.note_action):
+            more.addAction(action)
+        more.addSeparator()
         more.addAction(self.open_preset_action)
         more.addAction(self.reveal_action)
         more.addSeparator()
@@ -177,7 +206,7 @@ class RunsPanel(QtWidgets.QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.hint = QtWidgets.QLabel("Select several runs to compare their curves on the plots.")
+        self.hint = QtWidgets.QLabel(HINT_TEXT)
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
@@ -269,16 +298,19 @@ class RunsPanel(QtWidgets.QWidget):
         self._update_buttons()
         if set(self.selected_paths()) != selected:
             self._selection_changed()
+        self._fit_name_column()
         self.listed.emit()
 
     def _fill_item(self, item: QtWidgets.QTreeWidgetItem, info: RunInfo) -> None:
         epochs = f"{info.epochs_completed}/{info.epochs}" if info.epochs else str(info.epochs_completed)
         # Epochs only where they say something: how far an unfinished run got.
         status = info.status if info.status == FINISHED else f"{info.status} {epochs}"
-        for column, text in enumerate((info.name or info.path.name, _started(info.path.name), status,
+        for column, text in enumerate((info.display_name or info.path.name, _started(info.path.name), status,
                                        info.metric.format(info.best_score, missing=""),
-                                       info.metric.format(info.final_score, missing=""), info.method or "", epochs)):
+                                       info.metric.format(info.final_score, missing=""), info.method or "", epochs,
+                                       " ".join(info.labels.tags))):
             item.setText(column, text)
+        item.setData(0, SEARCH_ROLE, " ".join((info.name, info.labels.note)))
         item.setData(4, QtCore.Qt.ItemDataRole.UserRole + 1, info.final_score if info.final_score is not None
                      else -1.0)
         item.setData(6, QtCore.Qt.ItemDataRole.UserRole + 1, info.epochs_completed)
@@ -293,7 +325,11 @@ class RunsPanel(QtWidgets.QWidget):
         tip = (f"{info.path}\nmethod {info.method or '?'} · started {info.started or '?'} · epochs {epochs}\n"
                f"best val {info.metric.short} {info.metric.format(info.best_score)} · final "
                f"{info.metric.format(info.final_score)}"
-               + (f"\n{info.message}" if info.message else ""))
+               + (f"\n{info.message}" if info.message else "")
+               + (f"\nrun's own name: {info.name}" if info.labels.name else "")
+               + (f"\ntags: {' '.join(info.labels.tags)}" if info.labels.tags else "")
+               + (f"\nnote: {_note_tip(info.labels.note)}" if info.labels.note else "")
+               + (f"\n{info.labels_warning}" if info.labels_warning else ""))
         for column in range(len(COLUMNS)):
             item.setToolTip(column, tip)
         item.setTextAlignment(3, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
@@ -330,15 +366,37 @@ class RunsPanel(QtWidgets.QWidget):
             action.setCheckable(True)
             action.setChecked(not self.tree.isColumnHidden(column))
             action.setEnabled(column != 0)  # the run's name always shows
-            action.toggled.connect(lambda shown, c=column: self.tree.setColumnHidden(c, not shown))
+            action.toggled.connect(lambda shown, c=column: self._show_column(c, shown))
         menu.exec(self.tree.header().mapToGlobal(pos))
+
+    def _show_column(self, column: int, shown: bool) -> None:
+        self.tree.setColumnHidden(column, not shown)
+        self._fit_name_column()
+
+    def _fit_name_column(self) -> None:
+        """The run's name takes the room the other columns leave, but never less than
+        RUN_COLUMN_MIN_PX: in a narrow panel (1280x720) the table scrolls sideways instead of
+        cutting every name to a few letters."""
+        header = self.tree.header()
+        others = sum(header.sectionSize(c) for c in range(1, len(COLUMNS)) if not self.tree.isColumnHidden(c))
+        stretch = self.tree.viewport().width() - others >= RUN_COLUMN_MIN_PX
+        mode = QtWidgets.QHeaderView.ResizeMode.Stretch if stretch else QtWidgets.QHeaderView.ResizeMode.Interactive
+        if header.sectionResizeMode(0) != mode:
+            header.setSectionResizeMode(0, mode)
+        if not stretch and header.sectionSize(0) != RUN_COLUMN_MIN_PX:
+            self.tree.setColumnWidth(0, RUN_COLUMN_MIN_PX)
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.tree.viewport() and event.type() == QtCore.QEvent.Type.Resize:
+            QtCore.QTimer.singleShot(0, self, self._fit_name_column)  # after the header has its new width
+        return super().eventFilter(obj, event)
 
     def _matches(self, item: QtWidgets.QTreeWidgetItem) -> bool:
         words = self.filter.text().lower().split() if hasattr(self, "filter") else []
         if not words:
             return True
         text = " ".join(item.text(c) for c in range(len(COLUMNS))).lower() + " " + \
-            str(item.data(0, QtCore.Qt.ItemDataRole.UserRole)).lower()
+            str(item.data(0, QtCore.Qt.ItemDataRole.UserRole)).lower() + " " + str(item.data(0, SEARCH_ROLE) or "").lower()
         return all(word in text for word in words)
 
     def _apply_filter(self, *_args) -> None:
@@ -415,6 +473,7 @@ class RunsPanel(QtWidgets.QWidget):
         return self._infos.get(Path(path))
 
     def _selection_changed(self) -> None:
+        self.hint.setText(HINT_TEXT)
         self._update_buttons()
         self.selection_changed.emit(self.selected_paths())
 
@@ -425,6 +484,8 @@ class RunsPanel(QtWidgets.QWidget):
         self.results_button.setEnabled(single)
         self.open_preset_action.setEnabled(single)
         self.reveal_action.setEnabled(bool(paths))
+        for action in (self.rename_action, self.tags_action, self.note_action):
+            action.setEnabled(info is not None)
         self.resume_button.setEnabled(bool(info and info.status in RESUMABLE))
         self.export_button.setEnabled(bool(info and info.status != RUNNING and self._checkpoints.get(info.path)))
         self.delete_action.setEnabled(bool(paths) and all(self._infos.get(p) and self._infos[p].status != RUNNING
@@ -442,6 +503,10 @@ class RunsPanel(QtWidgets.QWidget):
         for button in (self.results_button, self.resume_button, self.export_button):
             action = menu.addAction(button.text(), button.click)
             action.setEnabled(button.isEnabled())
+        menu.addSeparator()
+        for action in (self.rename_action, self.tags_action, self.note_action):
+            menu.addAction(action)
+        menu.addSeparator()
         menu.addAction(self.open_preset_action)
         menu.addAction(self.reveal_action)
         menu.addSeparator()
@@ -452,6 +517,70 @@ class RunsPanel(QtWidgets.QWidget):
         paths = self.selected_paths()
         if paths:
             QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(paths[0])))
+
+    # -- labels: rename, tags, note ---------------------------------------------------------
+    def _single_info(self) -> RunInfo | None:
+        paths = self.selected_paths()
+        return self._infos.get(paths[0]) if len(paths) == 1 else None
+
+    def rename_selected(self) -> bool:
+        info = self._single_info()
+        name = run_label_dialogs.ask_name(self, info) if info else None
+        return name is not None and self.set_labels(info.path, name=name)
+
+    def tag_selected(self) -> bool:
+        info = self._single_info()
+        text = run_label_dialogs.ask_tags(self, info) if info else None
+        if text is None:
+            return False
+        try:
+            tags = parse_tags(text)
+        except UserInputError as exc:
+            QtWidgets.QMessageBox.warning(self, "Tags", str(exc))
+            return False
+        if not self.set_labels(info.path, tags=tags):
+            return False
+        if tags:
+            self._reveal_tags_column()
+        return True
+
+    def _reveal_tags_column(self) -> None:
+        """Tags just given: show the Tags column where it fits beside the run names; where it
+        would squeeze them (a narrow runs panel, 1280x720) say where the tags are instead."""
+        if not self.tree.isColumnHidden(TAGS_COLUMN):
+            return
+        header = self.tree.header()
+        others = sum(header.sectionSize(c) for c in range(1, len(COLUMNS)) if not self.tree.isColumnHidden(c))
+        if self.tree.viewport().width() - others >= RUN_COLUMN_MIN_PX + TAGS_COLUMN_PX:
+            self._show_column(TAGS_COLUMN, True)
+            self.hint.setText(HINT_TEXT)
+        else:
+            self.hint.setText("Tags saved: the filter finds them, and the Tags column shows them (right-click the "
+                              "table's header to choose columns).")
+
+    def note_selected(self) -> bool:
+        info = self._single_info()
+        note = run_label_dialogs.ask_note(self, info) if info else None
+        return note is not None and self.set_labels(info.path, note=note)
+
+    def set_labels(self, path: Path, **changes) -> bool:
+        """Write a run's labels (``update_labels``: name=, tags=, note=) and show them at once.
+        A small atomic write in labels.json, never the summary the trainer rewrites, so a running
+        run can be labelled too. A refused value is one sentence in a message box."""
+        path = Path(path)
+        try:
+            labels = update_labels(path, **changes)
+        except UserInputError as exc:
+            QtWidgets.QMessageBox.warning(self, "Run labels", str(exc))
+            return False
+        info = self._infos.get(path)
+        item = self._item(path)
+        if info is not None and item is not None:
+            info = replace(info, labels=labels, labels_warning="")
+            self._infos[path] = info
+            self._fill_item(item, info)
+        self.labels_changed.emit(path)
+        return True
 
     # -- delete -----------------------------------------------------------------------------
     def delete_selected(self) -> bool:
@@ -483,6 +612,11 @@ class RunsPanel(QtWidgets.QWidget):
         if problems:
             QtWidgets.QMessageBox.warning(self, "Delete run", "Some runs could not be deleted:\n" + "\n".join(problems))
         return not problems
+
+
+def _note_tip(note: str, limit: int = 300) -> str:
+    """A note in a tooltip: its first lines, not pages of it."""
+    return note if len(note) <= limit else note[: limit - 1] + "…"
 
 
 def move_to_trash(path: Path, runs_root: Path) -> Path:

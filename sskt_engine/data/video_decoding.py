@@ -14,8 +14,9 @@ decoding a video file does, and says so in one sentence.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -65,35 +66,56 @@ def _square(frame, size: int) -> np.ndarray:
 Plan = Callable[[int], tuple["set[int] | None", "int | None"]]
 
 
-def _decode(path: str, size: int, plan: Plan) -> tuple[dict[int, np.ndarray], int, int]:
-    """Open the file once and decode what ``plan`` asks; returns the kept frames, how many frames
-    were decoded and the stated frame count. A decoding error after some frames ends the video
-    there (the damaged tail of a file); one before the first frame raises ``UnreadableVideo``."""
+@contextlib.contextmanager
+def _video_stream(path: str) -> Iterator[tuple[Any, Any]]:
+    """Open ``path`` and give (container, its first video stream): the one opener of clip reading
+    and frame extraction. Any container or decoder error inside the block becomes one
+    ``UnreadableVideo`` sentence naming the file."""
     av = require_av()
-    kept: dict[int, np.ndarray] = {}
-    count = 0
     try:
         with av.open(path, mode="r") as container:
             if not container.streams.video:
                 raise UnreadableVideo(f"{path} has no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            stated = max(int(stream.frames or 0), 0)
-            keep, last = plan(stated)
-            try:
-                for frame in container.decode(stream):
-                    if keep is None or count in keep:
-                        kept[count] = _square(frame, size)
-                    count += 1
-                    if last is not None and count > last:
-                        break
-            except (av.error.FFmpegError, ValueError):
-                if count == 0:
-                    raise
+            yield container, stream
     except UnreadableVideo:
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise UnreadableVideo(f"{path} cannot be decoded ({exc})") from None
+
+
+def _frames_until_damage(container: Any, stream: Any) -> Iterator[Any]:
+    """The decoded frames in order; a decoding error after the first frame ends the video there
+    (the damaged tail of a file), one before it is raised."""
+    av = require_av()
+    count = 0
+    try:
+        for frame in container.decode(stream):
+            yield frame
+            count += 1
+    except (av.error.FFmpegError, ValueError):
+        if count == 0:
+            raise
+
+
+def _decode(path: str, size: int, plan: Plan) -> tuple[dict[int, np.ndarray], int, int]:
+    """Open the file once and decode what ``plan`` asks; returns the kept frames, how many frames
+    were decoded and the stated frame count. A decoding error after some frames ends the video
+    there (the damaged tail of a file); one before the first frame raises ``UnreadableVideo``."""
+    kept: dict[int, np.ndarray] = {}
+    count = 0
+    with _video_stream(path) as (container, stream):
+        stated = max(int(stream.frames or 0), 0)
+        keep, last = plan(stated)
+        # closed before the container: a clip ends early, mid-decode
+        with contextlib.closing(_frames_until_damage(container, stream)) as frames:
+            for frame in frames:
+                if keep is None or count in keep:
+                    kept[count] = _square(frame, size)
+                count += 1
+                if last is not None and count > last:
+                    break
     if count == 0:
         raise UnreadableVideo(f"{path} holds no decodable video frame")
     return kept, count, stated
@@ -237,7 +259,7 @@ def extract_frames(video: str, folder: str, size: int | None = None, quality: in
     half-written frame folder behind. Returns the number of frames; raises ``UnreadableVideo``."""
     from PIL import Image
 
-    av = require_av()
+    require_av()  # one clear sentence before a folder is made
     partial = folder.rstrip(os.sep) + ".partial"
     if os.path.isdir(partial):
         import shutil
@@ -246,30 +268,19 @@ def extract_frames(video: str, folder: str, size: int | None = None, quality: in
     os.makedirs(partial)
     count = 0
     try:
-        with av.open(video, mode="r") as container:
-            if not container.streams.video:
-                raise UnreadableVideo(f"{video} has no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            try:
-                for frame in container.decode(stream):
-                    if size:
-                        width, height = _scaled_size(frame.width, frame.height, size)
-                        frame = frame.reformat(width=width, height=height, interpolation="AREA")
-                    Image.fromarray(frame.to_ndarray(format="rgb24")).save(
-                        os.path.join(partial, frame_name(count)), quality=quality)
-                    count += 1
-            except (av.error.FFmpegError, ValueError):
-                if count == 0:
-                    raise
+        with _video_stream(video) as (container, stream):
+            for frame in _frames_until_damage(container, stream):
+                if size:
+                    width, height = _scaled_size(frame.width, frame.height, size)
+                    frame = frame.reformat(width=width, height=height, interpolation="AREA")
+                Image.fromarray(frame.to_ndarray(format="rgb24")).save(
+                    os.path.join(partial, frame_name(count)), quality=quality)
+                count += 1
         if count == 0:
             raise UnreadableVideo(f"{video} holds no decodable video frame")
     except UnreadableVideo:
         _remove_tree(partial)
         raise
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        _remove_tree(partial)
-        raise UnreadableVideo(f"{video} cannot be decoded ({exc})") from None
     if os.path.isdir(folder):  # an earlier, incomplete or older extraction: replaced whole
         _remove_tree(folder)
     os.replace(partial, folder)
