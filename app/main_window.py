@@ -58,6 +58,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller: RunController | ProcessRunController = self.local_controller
         self._closing = False
         self._run_metric = ACCURACY  # the live run's headline metric, as its RunStarted names it
+        self._run_selects_best = True  # RunStarted.selection "none": no best epoch to show
         self._last_run_dir: Path | None = None
         self.export_dialog: ExportDialog | None = None
         self.compare_dialog: CompareDialog | None = None
@@ -553,6 +554,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._run_metric = event.headline
+            self._run_selects_best = event.selects_best
             self._last_run_dir = Path(event.run_dir)
             if event.start_epoch > 0:
                 self.plots.clear()  # the earlier epochs follow as the run's history (read in its thread)
@@ -564,12 +566,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log.handle_event(event)
         if isinstance(event, EpochEnd) and self.runs_panel.live_run is not None:
             # epochs done and best score from the event itself (the run's summary file follows it)
-            self.runs_panel.note_epoch(self.runs_panel.live_run, event.epoch + 1, event.best_val_acc,
+            self.runs_panel.note_epoch(self.runs_panel.live_run, event.epoch + 1,
+                                       event.best_val_acc if self._run_selects_best else None,
                                        event.val.get(self._run_metric.key))
         if isinstance(event, RunFinished):
             metric = self._run_metric
-            self.statusBar().showMessage(f"Run {event.status}: best val {metric.short} "
-                                         f"{metric.format(event.best_val_acc)}", 10000)
+            score = (f"best val {metric.short} {metric.format(event.best_val_acc)}" if self._run_selects_best
+                     else f"final val {metric.short} {metric.format(event.final_val_acc)}")
+            self.statusBar().showMessage(f"Run {event.status}: {score}", 10000)
 
     def _on_history(self, history: RunHistory) -> None:
         """A resumed run's earlier epochs, right after its RunStarted and before its new points."""

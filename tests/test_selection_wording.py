@@ -69,3 +69,22 @@ def test_run_bar_and_log_say_final_not_best_without_selection(qtbot):
         texts = [bar.best_label.text(), bar.progress.format(), log.toPlainText()]
         assert all(("best" in t) == says_best for t in texts), (selection, texts)
         assert "final 25.00%" in bar.progress.format() or says_best
+
+
+def test_the_runs_table_shows_no_best_for_a_run_without_a_held_out_split(make_window, tiny_preset, qtbot):
+    """The live row is filled from the EpochEnd events: without selection, Best stays empty."""
+    from tests.conftest import real_trainer_class
+
+    trainer = real_trainer_class()
+    if trainer is None:
+        import pytest
+
+        pytest.skip("needs the real trainer")
+    window = make_window(trainer, tiny_preset)  # the tiny preset holds no val_split
+    with qtbot.waitSignal(window.controller.finished, timeout=60000):
+        window.start_action.trigger()
+    qtbot.waitUntil(lambda: not window.runs_panel.is_listing(), timeout=10000)
+    item = window.runs_panel.tree.topLevelItem(0)
+    assert item.text(3) == ""  # Best: none was chosen
+    assert item.text(4).endswith("%")  # Final
+    assert "best" not in window.statusBar().currentMessage()
