@@ -136,6 +136,33 @@ def _score(key: str, labels: torch.Tensor, logits: torch.Tensor, features: torch
     return logme_multi_label(features, labels) if multi else logme(features, labels, num_classes)
 
 
+# LEEP of a source whose outputs are independent of the target labels is -H(Y), the labels' own
+# entropy (log 1/C when balanced). Within this fraction of it the source tells the target almost
+# nothing. Set from benchmarks/source_ranking.py on the demo (one dataset, so a rule of thumb):
+# the three sources within 2 % gained +0.27, -1.53 and -28.7 points, the three above it +0.73 to +5.67.
+UNINFORMATIVE_LEEP_MARGIN = 0.02
+
+
+def label_entropy(labels: torch.Tensor) -> float:
+    """H(Y) in nats of single-label targets [n]."""
+    counts = torch.bincount(labels.cpu().long()).double()
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def uninformative_warning(name: str, leep_score: float, labels: torch.Tensor) -> str | None:
+    """A sentence when the source's soft labels say almost nothing about the target's classes."""
+    if labels.ndim != 1 or labels.numel() == 0:
+        return None  # multi-label: LEEP is a mean over classes, with no single floor
+    floor = -label_entropy(labels)
+    if floor >= 0 or leep_score - floor > UNINFORMATIVE_LEEP_MARGIN * -floor:
+        return None
+    return (f"{name}: its soft labels say almost nothing about the target's classes (LEEP {leep_score:.3f}, "
+            f"within {100 * UNINFORMATIVE_LEEP_MARGIN:.0f}% of {floor:.3f}, what a source unrelated to the labels "
+            "scores): SSKT cannot gain from it and may lose; on the demo such a source with confident soft "
+            "labels cost 28.7 points at alpha 1 (README: Which source will help?)")
+
+
 def _rank_one(cfg: SourceConfig, index: int, batches: list[torch.Tensor], labels: torch.Tensor,
               num_classes: int, target_size: int, temperature: float, inspect_images: int,
               device: torch.device) -> RankedSource:
@@ -171,6 +198,9 @@ def _rank_one(cfg: SourceConfig, index: int, batches: list[torch.Tensor], labels
             continue
         readings.append(size_reading(other, temperature, side, roles, names))
     warnings = source_warnings(name, readings[0], native, source.num_classes)
+    unrelated = uninformative_warning(name, scores["leep"], labels)
+    if unrelated:
+        warnings.append(unrelated)
     return RankedSource(name=name, index=index, origin=source.origin, num_classes=source.num_classes,
                         native_size=native, preset_size=preset_side, scores=scores, readings=tuple(readings),
                         warnings=tuple(warnings), notes=tuple(notes), seconds=time.perf_counter() - start)

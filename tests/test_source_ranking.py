@@ -75,10 +75,28 @@ def test_the_shipped_source_outranks_a_flat_one_which_is_warned_about(flat_file)
     assert all(shapes.scores[k] > flat.scores[k] for k in ("leep", "logme", "nce"))
     assert flat.inspection.max_prob_mean == pytest.approx(1 / 12, abs=1e-6)
     assert flat.inspection.entropy_ratio == pytest.approx(1.0, abs=1e-6)
-    assert len(flat.warnings) == 1 and "close to uniform" in flat.warnings[0]
+    assert len(flat.warnings) == 2 and "close to uniform" in flat.warnings[0]
+    assert "say almost nothing about the target's classes" in flat.warnings[1]
     assert shapes.warnings == ()
     # uniform soft labels predict the label frequencies only: LEEP = -H(labels) = log(1/6) here
     assert flat.scores["leep"] == pytest.approx(math.log(1 / 6), abs=1e-9)
+
+
+def test_a_source_near_leeps_floor_is_warned_about_whatever_its_confidence():
+    """LEEP's floor is -H(labels): what a source independent of the labels scores (the demo's
+    confident brightness source scored within 1 % of it and cost 28.7 points)."""
+    from sskt_engine.source_ranking import label_entropy, uninformative_warning
+
+    labels = torch.arange(60) % 6  # balanced: H = log 6
+    assert label_entropy(labels) == pytest.approx(math.log(6), abs=1e-12)
+    floor = -math.log(6)  # -1.792
+    assert "almost nothing" in uninformative_warning("b", floor + 0.011, labels)  # brightness: -1.781
+    assert uninformative_warning("p", floor + 0.041, labels) is None  # the 8-px source: -1.751, +1.40 points
+    assert uninformative_warning("s", -0.626, labels) is None  # the shipped source
+    skewed = torch.tensor([0] * 50 + [1] * 10)  # H < log 2: the floor follows the labels, not log 1/C
+    assert "almost nothing" in uninformative_warning("x", -label_entropy(skewed), skewed)
+    assert uninformative_warning("x", -0.2, skewed) is None  # well above that floor (-0.451)
+    assert uninformative_warning("m", -1.0, torch.zeros(4, 3)) is None  # multi-label: no single floor
 
 
 def test_a_source_fed_too_small_images_is_warned_about_and_read_at_other_sides():
