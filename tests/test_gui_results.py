@@ -37,3 +37,18 @@ def test_results_name_the_epoch_of_the_real_trainer_s_reports(qtbot, tmp_path):
     assert f"acc <b>{100 * report.values['acc']:.2f}%</b>" in view.metrics.text()
     assert f"best val acc <b>{100 * summary.best_score:.2f}%</b>" in view.metrics.text()
     assert wait_for_all(30000)  # the predictions worker, before the view goes
+
+
+def test_results_show_the_users_name_for_a_run_and_no_best_when_none_was_chosen(qtbot, tmp_path):
+    from sskt_engine.run_labels import update_labels
+
+    folder = Trainer(tiny_config(), tmp_path).run()  # no held-out split: no best epoch is chosen
+    assert folder.summary().selection == "none"
+    update_labels(folder.path, name="baseline <lr 0.05>")
+    view = ResultsView()
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.shown, timeout=20000):
+        view.show_run(folder.path)
+    assert "<b>baseline &lt;lr 0.05&gt;</b>" in view.title.text() and folder.path.name in view.title.text()
+    assert "best val" not in view.metrics.text() and "final val acc <b>" in view.metrics.text()
+    assert wait_for_all(30000)

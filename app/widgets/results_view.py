@@ -8,6 +8,7 @@ never waits for it.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,10 +138,15 @@ class ResultsView(QtWidgets.QWidget):
         if results.run_dir != self.run_dir:
             return
         info, summary, self._reports = results.info, results.summary, results.reports
-        self.title.setText(f"<b>{info.path.name}</b> · {info.status}" + (f" · {info.method}" if info.method else ""))
+        # the name the user gave the run (labels.json, user text: escaped), its folder beside it
+        name = (f"<b>{html.escape(info.labels.name)}</b> ({html.escape(info.path.name)})" if info.labels.name
+                else f"<b>{html.escape(info.path.name)}</b>")
+        self.title.setText(f"{name} · {info.status}" + (f" · {info.method}" if info.method else ""))
         metric = summary.metric  # the run's headline metric, as its task named it
-        parts = [f"best val {metric.short} <b>{metric.format(summary.best_score)}</b>",
-                 f"final val {metric.short} <b>{metric.format(summary.final_score)}</b>",
+        # no held-out split: no best epoch was chosen, so there is no "best" to show
+        best = ([] if summary.selection == "none"
+                else [f"best val {metric.short} <b>{metric.format(summary.best_score)}</b>"])
+        parts = [*best, f"final val {metric.short} <b>{metric.format(summary.final_score)}</b>",
                  f"epochs {info.epochs_completed}/{info.epochs or '?'}"]
         if summary.wall_time_s is not None:
             parts.append(f"time {duration(summary.wall_time_s)}")
