@@ -227,6 +227,15 @@ def _save_results(path: Path, runs: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def _warning_kind(warning: str) -> str:
+    """A few words for the table from one of rank-sources' warning sentences."""
+    if "uniform" in warning:
+        return "close to uniform"
+    if "almost nothing" in warning:
+        return "near LEEP's floor"
+    return "fed too small"
+
+
 def train_all(work: Path, seeds: list[int], only: list[str], tag: str, extra: list[str],
               log: Callable[[str], None]) -> None:
     """Train the runs of ``only`` (default: all) that no results file holds yet, seed by seed."""
@@ -319,7 +328,7 @@ def report(work: Path, extra: list[str]) -> None:
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for name, entry, accs, gains in sorted(rows, key=lambda r: -r[1].scores["leep"]):
         acc = ms(accs).lstrip("+")
-        warn = "; ".join(("close to uniform" if "uniform" in w else "fed too small") for w in entry.warnings)
+        warn = "; ".join(_warning_kind(w) for w in entry.warnings)
         print(f"| {name} | {entry.scores['leep']:.3f} | {entry.scores['logme']:.3f} | {entry.scores['nce']:.3f} | "
               f"{entry.inspection.max_prob_mean:.3f} | {warn} | {acc} | {ms(gains)} | {len(gains)} |")
     done = [(entry, statistics.mean(gains)) for _, entry, _, gains in rows if gains]

@@ -138,8 +138,9 @@ def _score(key: str, labels: torch.Tensor, logits: torch.Tensor, features: torch
 
 # LEEP of a source whose outputs are independent of the target labels is -H(Y), the labels' own
 # entropy (log 1/C when balanced). Within this fraction of it the source tells the target almost
-# nothing. Set from benchmarks/source_ranking.py on the demo (one dataset, so a rule of thumb):
-# the three sources within 2 % gained +0.27, -1.53 and -28.7 points, the three above it +0.73 to +5.67.
+# nothing. Set from benchmarks/source_ranking.py on the demo (one dataset, so a rule of thumb): over
+# 3 seeds the three sources within 2 % gained +0.64, -0.89 and -25.9 points, the three above it +2.67
+# to +6.89 (the margin was chosen on seed 0 alone; seeds 1-2 kept the split).
 UNINFORMATIVE_LEEP_MARGIN = 0.02
 
 
@@ -160,7 +161,7 @@ def uninformative_warning(name: str, leep_score: float, labels: torch.Tensor) ->
     return (f"{name}: its soft labels say almost nothing about the target's classes (LEEP {leep_score:.3f}, "
             f"within {100 * UNINFORMATIVE_LEEP_MARGIN:.0f}% of {floor:.3f}, what a source unrelated to the labels "
             "scores): SSKT cannot gain from it and may lose; on the demo such a source with confident soft "
-            "labels cost 28.7 points at alpha 1 (README: Which source will help?)")
+            "labels cost 26 points at alpha 1 (README: Which source will help?)")
 
 
 def _rank_one(cfg: SourceConfig, index: int, batches: list[torch.Tensor], labels: torch.Tensor,
