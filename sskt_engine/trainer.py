@@ -59,12 +59,17 @@ class _EpochRecords:
     event: ev.EpochEnd
     report: EvalReport
     is_best: bool
+    # The test split's scores as the summary holds them after this epoch (a held-out validation
+    # split only): a process that died before writing summary.json would otherwise lose them.
+    best_test_score: float | None = None
+    final_test_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # The report compressed: with 1,000 classes its confusion matrix is 3 MB of JSON, mostly
         # zeros, written into every epoch's last.pt; zlib makes it 43 kB (measured).
         return {"epoch_end": ev.to_json(self.event), "eval_zlib": zlib.compress(self.report.to_json().encode(), 6),
-                "is_best": self.is_best}
+                "is_best": self.is_best, "best_test_score": self.best_test_score,
+                "final_test_score": self.final_test_score}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "_EpochRecords | None":
@@ -73,7 +78,15 @@ class _EpochRecords:
         report = EvalReport.from_json(text) if text is not None else None
         if not isinstance(event, ev.EpochEnd) or report is None:
             return None
-        return cls(event, report, bool(raw.get("is_best")))
+        return cls(event, report, bool(raw.get("is_best")), _score_or_none(raw.get("best_test_score")),
+                   _score_or_none(raw.get("final_test_score")))
+
+
+def _score_or_none(value: Any) -> float | None:
+    """A score read from a checkpoint (which may come from anyone): a finite number, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 MAX_RECORD_BYTES = 256 * 1024 * 1024  # an eval report inflated past this is a hostile file, not a report
@@ -392,7 +405,8 @@ class Trainer:
                         summary = summary.updated(best_test_score=test_score)
                 records = _EpochRecords(ev.EpochEnd(
                     epoch=epoch, train=train_means, val=val, lr=self._current_lr(setup), best_val_acc=best_score,
-                    is_best=is_best, epoch_time_s=time.perf_counter() - epoch_start, time=time.time()), report, is_best)
+                    is_best=is_best, epoch_time_s=time.perf_counter() - epoch_start, time=time.time()), report, is_best,
+                    summary.best_test_score, summary.final_test_score)
                 # last.pt first, holding the records: from here on a resume continues after this
                 # epoch and writes whichever records a failure below kept from the folder
                 self._save_checkpoint(setup, epoch + 1, global_step, best_score, best_epoch, val, records)
@@ -480,6 +494,9 @@ class Trainer:
             previous = previous.updated(
                 best_score=state.best_score, best_epoch=state.best_epoch + 1 if state.best_epoch >= 0 else None,
                 final_score=records.event.val.get(setup.task.headline.key), final_val=dict(records.event.val))
+            if records.final_test_score is not None:  # the checkpoint's epoch may be missing from summary.json
+                previous = previous.updated(best_test_score=records.best_test_score,
+                                            final_test_score=records.final_test_score)
         cfg, task = self.config, setup.task
         sources = setup.method.ctx.sources.sources if setup.method.ctx.sources else []
         return RunSummary(

@@ -183,6 +183,12 @@ def test_a_job_ended_between_last_pt_and_its_log_line_is_resumed_not_restarted(t
     assert folder.summary().epochs_completed == 2
     started = [e for e in folder.events() if isinstance(e, RunStarted)]
     assert [e.start_epoch for e in started] == [0, 1]
+    # the test-split scores of the epoch the dead process never summarised come from last.pt
+    whole = train_or_resume(config, tmp_path / "uninterrupted").summary()
+    resumed = folder.summary()
+    assert whole.best_test_score is not None
+    assert (resumed.best_test_score, resumed.final_test_score) == (whole.best_test_score, whole.final_test_score)
+    assert (resumed.best_score, resumed.best_epoch) == (whole.best_score, whole.best_epoch)
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the job's process through /proc")
