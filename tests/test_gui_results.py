@@ -51,4 +51,5 @@ def test_results_show_the_users_name_for_a_run_and_no_best_when_none_was_chosen(
         view.show_run(folder.path)
     assert "<b>baseline &lt;lr 0.05&gt;</b>" in view.title.text() and folder.path.name in view.title.text()
     assert "best val" not in view.metrics.text() and "final val acc <b>" in view.metrics.text()
+    assert "best epoch" not in [view.which.itemText(i) for i in range(view.which.count())]
     assert wait_for_all(30000)

@@ -68,6 +68,8 @@ class ResultsView(QtWidgets.QWidget):
         self.which.addItem("best epoch", "best")
         self.which.addItem("last epoch", "last")
         self.which.setToolTip("Evaluation of the best or the last epoch")
+        # its texts change with the run (a run without a held-out split has no best epoch)
+        self.which.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.which.currentIndexChanged.connect(lambda *_: self._show_report())
         top.addWidget(self.which)
         self.export_button = QtWidgets.QPushButton("Export model…")
@@ -144,8 +146,10 @@ class ResultsView(QtWidgets.QWidget):
         self.title.setText(f"{name} · {info.status}" + (f" · {info.method}" if info.method else ""))
         metric = summary.metric  # the run's headline metric, as its task named it
         # no held-out split: no best epoch was chosen, so there is no "best" to show
-        best = ([] if summary.selection == "none"
-                else [f"best val {metric.short} <b>{metric.format(summary.best_score)}</b>"])
+        chose_none = summary.selection == "none"
+        best = [] if chose_none else [f"best val {metric.short} <b>{metric.format(summary.best_score)}</b>"]
+        # best.pt of such a run follows its last epoch: the selector says so rather than "best"
+        self.which.setItemText(self.which.findData("best"), "best.pt (last epoch)" if chose_none else "best epoch")
         parts = [*best, f"final val {metric.short} <b>{metric.format(summary.final_score)}</b>",
                  f"epochs {info.epochs_completed}/{info.epochs or '?'}"]
         if summary.wall_time_s is not None:
