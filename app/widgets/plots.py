@@ -51,6 +51,24 @@ SHORT_CURVE = 2  # a curve of this many points or fewer gets markers: a single p
 SMOOTHING = (("off", 0.0), ("0.6", 0.6), ("0.8", 0.8), ("0.9", 0.9), ("0.95", 0.95), ("0.99", 0.99))
 
 
+def _labelled_choice(row: QtWidgets.QHBoxLayout, label: str, name: str, items, tip: str,
+                     chosen) -> QtWidgets.QComboBox:
+    """A hint-styled label and a combo box of (text, value) items, added to ``row``; ``chosen(value)``
+    runs when the person picks another item."""
+    caption = QtWidgets.QLabel(label)
+    caption.setObjectName("hint")
+    box = QtWidgets.QComboBox()
+    box.setObjectName(name)
+    for text, value in items:
+        box.addItem(text, value)
+    box.setToolTip(tip)
+    caption.setBuddy(box)
+    box.currentIndexChanged.connect(lambda _i: chosen(box.currentData()))
+    row.addWidget(caption)
+    row.addWidget(box)
+    return box
+
+
 class _Curve:
     def __init__(self, plot: str, key: str, item: pg.PlotDataItem | None, buffer: SeriesBuffer | None = None,
                  style: dict | None = None, xs: dict[str, np.ndarray] | None = None, y: np.ndarray | None = None):
@@ -86,32 +104,16 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         controls = QtWidgets.QHBoxLayout()
         controls.setContentsMargins(8, 4, 8, 0)
         controls.addStretch(1)
-        smoothing_label = QtWidgets.QLabel("Smoothing")
-        smoothing_label.setObjectName("hint")
-        self.smoothing_box = QtWidgets.QComboBox()
-        self.smoothing_box.setObjectName("smoothing")
-        for text, weight in SMOOTHING:
-            self.smoothing_box.addItem(text, weight)
-        self.smoothing_box.setToolTip("Exponential moving average of the training curves (weight of the previous "
-                                      "point); the hover read-out shows the measured values")
-        smoothing_label.setBuddy(self.smoothing_box)
-        self.smoothing_box.currentIndexChanged.connect(lambda _i: self.set_smoothing(self.smoothing_box.currentData()))
-        controls.addWidget(smoothing_label)
-        controls.addWidget(self.smoothing_box)
+        self.smoothing_box = _labelled_choice(
+            controls, "Smoothing", "smoothing", ((text, weight) for text, weight in SMOOTHING),
+            "Exponential moving average of the training curves (weight of the previous point); the hover "
+            "read-out shows the measured values", lambda weight: self.set_smoothing(weight))
         # x axis: epochs (the default), global steps, or the seconds the run has trained
-        x_label = QtWidgets.QLabel("X axis")
-        x_label.setObjectName("hint")
-        self.x_axis_box = QtWidgets.QComboBox()
-        self.x_axis_box.setObjectName("xAxis")
-        for unit, text in UNITS:
-            self.x_axis_box.addItem(text, unit)
-        self.x_axis_box.setToolTip("Draw the curves over epochs, training steps or wall time (the seconds each "
-                                   "run has trained, without the time a resumed run lay stopped)")
-        x_label.setBuddy(self.x_axis_box)
-        self.x_axis_box.currentIndexChanged.connect(lambda _i: self.set_x_unit(self.x_axis_box.currentData()))
         controls.addSpacing(12)
-        controls.addWidget(x_label)
-        controls.addWidget(self.x_axis_box)
+        self.x_axis_box = _labelled_choice(
+            controls, "X axis", "xAxis", ((text, unit) for unit, text in UNITS),
+            "Draw the curves over epochs, training steps or wall time (the seconds each run has trained, "
+            "without the time a resumed run lay stopped)", lambda unit: self.set_x_unit(unit))
         layout.addLayout(controls)
         self.smoothing = 0.0
         self.x_unit = EPOCHS
