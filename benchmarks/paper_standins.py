@@ -36,7 +36,8 @@ class _Py2Pickler(pickle._Pickler):
     dispatch[bytes] = _save_py2_str
 
 
-def _py2_pickle(path: Path, obj: object) -> None:
+def write_py2_pickle(path: Path, obj: object) -> None:
+    """``obj`` pickled as the official CIFAR python-version files are (also used by tests/test_data.py)."""
     buffer = io.BytesIO()
     _Py2Pickler(buffer, protocol=2).dump(obj)
     path.write_bytes(buffer.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
@@ -52,11 +53,11 @@ def write_cifar10(root: Path, per_batch: int = 4) -> None:
     rng = np.random.default_rng(0)
     for i in range(1, 6):
         labels = [(j + i) % 10 for j in range(per_batch)]
-        _py2_pickle(folder / f"data_batch_{i}", {b"batch_label": b"training batch", b"labels": labels,
+        write_py2_pickle(folder / f"data_batch_{i}", {b"batch_label": b"training batch", b"labels": labels,
                                                  b"data": _images(rng, per_batch, 32).reshape(per_batch, -1),
                                                  b"filenames": [b"x.png"] * per_batch})
-    _py2_pickle(folder / "test_batch", {b"labels": list(range(10)), b"data": _images(rng, 10, 32).reshape(10, -1)})
-    _py2_pickle(folder / "batches.meta", {b"label_names": [f"class{i}".encode() for i in range(10)],
+    write_py2_pickle(folder / "test_batch", {b"labels": list(range(10)), b"data": _images(rng, 10, 32).reshape(10, -1)})
+    write_py2_pickle(folder / "batches.meta", {b"label_names": [f"class{i}".encode() for i in range(10)],
                                           b"num_vis": 3072})
 
 
@@ -65,9 +66,9 @@ def write_cifar100(root: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     for split, n in (("train", 100), ("test", 20)):  # one training image per class
-        _py2_pickle(folder / split, {b"fine_labels": [i % 100 for i in range(n)], b"coarse_labels": [0] * n,
+        write_py2_pickle(folder / split, {b"fine_labels": [i % 100 for i in range(n)], b"coarse_labels": [0] * n,
                                      b"data": _images(rng, n, 32).reshape(n, -1)})
-    _py2_pickle(folder / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+    write_py2_pickle(folder / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
                                   b"coarse_label_names": [b"c"]})
 
 

@@ -4,9 +4,8 @@ PNG folders)."""
 
 from __future__ import annotations
 
-import io
 import pickle
-import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,25 +28,9 @@ PER_BATCH = 20  # CIFAR-10 images per data_batch_N file: 100 train images, 10 pe
 
 # ----------------------------------------------------------------------------- writers
 
-class _Py2Pickler(pickle._Pickler):
-    """Writes bytes as Python 2 ``str`` opcodes, as the official CIFAR files hold them."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def _save_py2_str(self, obj: bytes) -> None:
-        n = len(obj)
-        head = pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else pickle.BINSTRING + struct.pack("<i", n)
-        self.write(head + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = _save_py2_str
-
-
-def _write_py2_pickle(path: Path, obj: object) -> None:
-    buffer = io.BytesIO()
-    _Py2Pickler(buffer, protocol=2).dump(obj)
-    # the official files name numpy's pre-2.0 module
-    path.write_bytes(buffer.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+# the official CIFAR python-version pickles (Python 2 str opcodes): the benchmarks' stand-in writer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from paper_standins import write_py2_pickle as _write_py2_pickle  # noqa: E402
 
 
 def _images(rng: np.random.Generator, n: int, size: int = 32) -> np.ndarray:
