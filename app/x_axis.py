@@ -18,7 +18,10 @@ from sskt_engine.formatting import duration
 
 EPOCHS, STEPS, WALL_TIME = "epochs", "steps", "time"
 UNITS = ((EPOCHS, "epochs"), (STEPS, "steps"), (WALL_TIME, "wall time"))  # (key, what the selector says)
-AXIS_LABELS = {EPOCHS: "epoch", STEPS: "step", WALL_TIME: "wall time (s)"}
+AXIS_LABELS = {EPOCHS: "epoch", STEPS: "step", WALL_TIME: "wall time"}
+# Tick steps a clock is read in (seconds): a run of three hours gets ticks at 0:30:00, 1:00:00, ...
+# rather than the decimal 2000, 4000, 6000 s a plain axis would choose.
+CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
 def format_x(unit: str, x: float, named: bool = True) -> str:
@@ -33,6 +36,30 @@ def format_x(unit: str, x: float, named: bool = True) -> str:
     else:
         name, value = "epoch", f"{x:.2f}"
     return f"{name} {value}" if named else value
+
+
+def clock_tick_steps(span: float, max_ticks: int) -> tuple[float, float]:
+    """(major, minor) tick steps in seconds for ``span`` seconds of axis: the smallest clock step
+    that gives at most ``max_ticks`` major ticks, and the step below it for the minor ones."""
+    max_ticks = max(1, max_ticks)
+    for index, step in enumerate(CLOCK_STEPS):
+        if span / step <= max_ticks:
+            return float(step), float(CLOCK_STEPS[index - 1] if index else step)
+    largest = float(CLOCK_STEPS[-1])
+    days = math.ceil(span / largest / max_ticks)
+    return days * largest, largest
+
+
+def clock_label(seconds: float) -> str:
+    """A tick's label: 'm:ss' under an hour, 'h:mm:ss' from one (two parts are minutes, three
+    hours), negative values as '-' ones, as the axis may show a margin left of 0."""
+    sign = "-" if seconds < 0 else ""
+    total = int(round(abs(seconds)))
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{sign}{minutes}:{secs:02d}"
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
 
 
 @dataclass(frozen=True)

@@ -164,8 +164,13 @@ def test_the_x_axis_switch_redraws_a_run_over_epochs_steps_and_wall_time(qtbot, 
     plots.set_x_unit("time")
     assert _drawn_x(plots, "train loss") == [1.0, 2.0, 3.0, 4.0]  # seconds since the run started
     assert _drawn_x(plots, "val loss") == [5.0]  # after validation
-    assert plots.plots["loss"].getAxis("bottom").labelText == "wall time (s)"
+    axis = plots.plots["loss"].getAxis("bottom")
+    assert axis.labelText == "wall time"
     assert plots.x_axis_box.currentData() == "time"
+    # ticks on clock steps, read as a clock: three hours are 0:00:00, 1:00:00, ... not 0, 2000, 4000 s
+    assert axis.tickSpacing(0.0, 3 * 3600.0, 280)[0] == (3600.0, 0.0)
+    assert axis.tickStrings([0.0, 3600.0, 7200.0], 1.0, 3600.0) == ["0:00", "1:00:00", "2:00:00"]
+    assert axis.tickStrings([0.0, 90.0], 1.0, 30.0) == ["0:00", "1:30"]
 
     # the hover read-out names the unit
     plots._show_hover("loss", QtCore.QPointF(2.0, 0.5))
@@ -173,6 +178,7 @@ def test_the_x_axis_switch_redraws_a_run_over_epochs_steps_and_wall_time(qtbot, 
     plots.set_x_unit("steps")
     plots._show_hover("loss", QtCore.QPointF(2.0, 0.5))
     assert "step 2" in plots._hover_text["loss"].toHtml()
+    assert axis.tickStrings([0.0, 2000.0], 1.0, 2000.0) == ["0", "2000"]  # steps: plain numbers again
 
 
 def test_a_resumed_run_s_wall_time_leaves_out_the_time_it_lay_stopped(qtbot, tmp_path):
@@ -230,3 +236,15 @@ def test_overlays_rescale_to_the_longest_run_in_the_chosen_unit(qtbot, tmp_path)
     assert val.item.getOriginalDataset()[0].tolist() == [5.0, 10.0]  # not 49 005 s: the stopped time is left out
     assert 10.0 <= right() < 10.5  # the longest run in seconds, not the live run's 2 s
     assert plots.plots["accuracy"].getViewBox().viewRange()[0][1] == right()  # x axes stay linked
+
+
+def test_clock_ticks_fall_on_clock_steps_and_read_as_a_clock():
+    from app.x_axis import clock_label, clock_tick_steps
+
+    assert clock_tick_steps(40.0, 10) == (5.0, 2.0)
+    assert clock_tick_steps(600.0, 5) == (120.0, 60.0)
+    assert clock_tick_steps(3 * 3600.0, 4) == (3600.0, 1800.0)
+    assert clock_tick_steps(30 * 86400.0, 3) == (10 * 86400.0, 86400.0)  # beyond the table: whole days
+    assert clock_tick_steps(10.0, 0) == (10.0, 5.0)  # no room: one tick, never a division by zero
+    assert [clock_label(s) for s in (0, 9.6, 90, 3599, 3600, 5425, -30)] == [
+        "0:00", "0:10", "1:30", "59:59", "1:00:00", "1:30:25", "-0:30"]

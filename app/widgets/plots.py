@@ -21,6 +21,7 @@ from app.run_history import RunCurves, SeriesBuffer, series_for_epoch, series_fo
 from app.run_labels import short_run_labels
 from app.smoothing import ema
 from app.x_axis import AXIS_LABELS, EPOCHS, STEPS, UNITS, WALL_TIME, RunClock, format_x
+from app.widgets.clock_axis import ClockAxis
 from app.widgets.steady_view_box import SteadyViewBox
 from sskt_engine.events import EpochEnd, Event, Progress, RunStarted
 from sskt_engine.metric_info import ACCURACY, MetricInfo
@@ -149,7 +150,7 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
             legend.setSizePolicy(policy)
             _fix_legend_rows(legend, 1)
             cell.addItem(legend, row=1, col=0)
-            plot = cell.addPlot(row=2, col=0, viewBox=SteadyViewBox())
+            plot = cell.addPlot(row=2, col=0, viewBox=SteadyViewBox(), axisItems={"bottom": ClockAxis("bottom")})
             plot.legend = legend  # PlotItem adds and removes named curves here by itself
             plot.showGrid(x=True, y=True, alpha=0.18)
             plot.setDownsampling(auto=True, mode="peak")
@@ -348,6 +349,7 @@ class LivePlots(FollowsPalette, QtWidgets.QWidget):
         self.x_unit = unit
         for plot in self.plots.values():
             plot.setLabel("bottom", AXIS_LABELS[unit], color=self.colors.muted)
+            plot.getAxis("bottom").set_clock(unit == WALL_TIME)
         for curve in self.curves.values():
             curve.dirty = True
         for group in self.overlays.values():
