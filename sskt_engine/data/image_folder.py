@@ -67,12 +67,13 @@ def _visible_dirs(folder: Path) -> list[Path]:
     return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir()]
 
 
-def class_folders(folder: Path) -> tuple[str, ...]:
-    """Sorted names of the class subfolders: the dataset's class order."""
+def class_folders(folder: Path, needs: str = "an image folder dataset needs one subfolder per class with the "
+                                          "images inside") -> tuple[str, ...]:
+    """Sorted names of the class subfolders: the dataset's class order. ``needs`` ends the
+    sentence that refuses a folder without them."""
     names = tuple(p.name for p in _visible_dirs(folder))
     if not names:
-        raise DataError(f"{folder} holds no class subfolders; an image folder dataset needs one subfolder per "
-                        "class with the images inside.")
+        raise DataError(f"{folder} holds no class subfolders; {needs}.")
     _folders_by_class(folder, names)  # refuses two folders that are one class name in two spellings
     return names
 
@@ -188,23 +189,33 @@ def _images_under(folder: Path, walk: _Walk) -> list[str]:
     return found
 
 
-def list_split(folder: Path, class_names: Sequence[str], walk: _Walk | None = None) -> FolderListing:
-    """Every image file below ``folder/<class>``; an empty class folder is an error
-    because a class without images cannot be learnt or evaluated. Pass the same ``walk``
-    for every split of a dataset so that no file is listed in two of them."""
-    walk = walk if walk is not None else _Walk()
+def list_by_class(folder: Path, class_names: Sequence[str], samples_in: Callable[[Path], list[str]],
+                  holds_none: str) -> tuple[list[str], list[int]]:
+    """The samples ``samples_in`` finds in each class's folder under ``folder`` (matched in either
+    Unicode spelling), with the class's index as label; a class without a folder is skipped (a val
+    folder may lack classes), an empty class folder is an error because a class without samples
+    cannot be learnt or evaluated. ``holds_none`` ends that error's sentence."""
     here = _folders_by_class(folder, [p.name for p in _visible_dirs(folder)])
     paths: list[str] = []
     labels: list[int] = []
     for index, name in enumerate(class_names):
         class_dir = folder / here.get(_class_key(name), name)
         if not class_dir.is_dir():
-            continue  # a val folder may lack classes
-        files = _images_under(class_dir, walk)
-        if not files:
-            raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_EXTENSIONS[:3])}, ...).")
-        paths.extend(files)
-        labels.extend([index] * len(files))
+            continue
+        found = samples_in(class_dir)
+        if not found:
+            raise DataError(f"class folder {class_dir} holds {holds_none}.")
+        paths.extend(found)
+        labels.extend([index] * len(found))
+    return paths, labels
+
+
+def list_split(folder: Path, class_names: Sequence[str], walk: _Walk | None = None) -> FolderListing:
+    """Every image file below ``folder/<class>``. Pass the same ``walk`` for every split of a
+    dataset so that no file is listed in two of them."""
+    walk = walk if walk is not None else _Walk()
+    paths, labels = list_by_class(folder, class_names, lambda class_dir: _images_under(class_dir, walk),
+                                  f"no images ({', '.join(IMAGE_EXTENSIONS[:3])}, ...)")
     return FolderListing(tuple(paths), tuple(labels))
 
 

@@ -20,19 +20,15 @@ from ..errors import DataError
 from .clips import FileClipSet
 from .dataset_files import require_root
 from .frame_folders import frame_files
-from .image_folder import VAL_FOLDER_NAMES, _class_key, _folders_by_class, _visible_dirs
+from .image_folder import VAL_FOLDER_NAMES, _class_key, class_folders, list_by_class
 from .official_splits import DEFAULT_CLIP_LEN, DEFAULT_FRAME_SIZE, KINETICS_MEAN, KINETICS_STD
 from .sets import DatasetSplits
 from .video_decoding import VIDEO_EXTENSIONS, readable_clip_set, skipped_videos_note
 
 
 def _classes(folder: Path) -> tuple[str, ...]:
-    names = tuple(p.name for p in _visible_dirs(folder))
-    if not names:
-        raise DataError(f"{folder} holds no class subfolders; a video folder dataset needs one subfolder per class "
-                        "with the videos (or frame folders) inside.")
-    _folders_by_class(folder, names)
-    return names
+    return class_folders(folder, "a video folder dataset needs one subfolder per class with the videos (or frame "
+                                 "folders) inside")
 
 
 def samples_under(folder: Path) -> list[str]:
@@ -67,20 +63,8 @@ def samples_under(folder: Path) -> list[str]:
 
 
 def _listing(folder: Path, class_names: tuple[str, ...]) -> tuple[list[str], list[int]]:
-    here = _folders_by_class(folder, [p.name for p in _visible_dirs(folder)])
-    paths: list[str] = []
-    labels: list[int] = []
-    for index, name in enumerate(class_names):
-        class_dir = folder / here.get(_class_key(name), name)
-        if not class_dir.is_dir():
-            continue
-        found = samples_under(class_dir)
-        if not found:
-            raise DataError(f"class folder {class_dir} holds no videos ({', '.join(VIDEO_EXTENSIONS[:3])}, ...) and "
-                            "no frame folders.")
-        paths.extend(found)
-        labels.extend([index] * len(found))
-    return paths, labels
+    return list_by_class(folder, class_names, samples_under,
+                         f"no videos ({', '.join(VIDEO_EXTENSIONS[:3])}, ...) and no frame folders")
 
 
 def load_video_folder(cfg: DataConfig) -> DatasetSplits:
