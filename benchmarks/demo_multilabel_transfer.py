@@ -24,6 +24,8 @@ from sskt_engine.config import loads_preset
 from sskt_engine.resources import resource_path
 from sskt_engine.trainer import Trainer
 
+from seed_stats import best_cell, best_or_nan, mean_std as stats, percent
+
 
 def _config(preset_text: str, method: str, overrides: list[str]):
     preset = yaml.safe_load(preset_text)
@@ -53,12 +55,10 @@ def main() -> None:
                 if summary.status != "finished":
                     raise SystemExit(f"{method} seed {seed}: {summary.status} {summary.message}")
                 voc07 = summary.final_val.get("map_voc07", float("nan"))
-                results[method].append((summary.best_score, summary.final_score, voc07, wall))
-                print(f"seed {seed} {method:<10} best {100 * summary.best_score:.2f}  final "
+                best = best_or_nan(summary)
+                results[method].append((best, summary.final_score, voc07, wall))
+                print(f"seed {seed} {method:<10} best {percent(best)}  final "
                       f"{100 * summary.final_score:.2f}  final 11-pt {100 * voc07:.2f}  {wall:.0f}s", flush=True)
-
-    def stats(values: list[float]) -> tuple[float, float]:
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
     print()
     print("| method | final mAP % (mean ± std) | best mAP % | final VOC07 11-pt mAP % | wall s / run |")
@@ -66,10 +66,10 @@ def main() -> None:
     final = {}
     for method, rows in results.items():
         fm, fs = stats([100 * r[1] for r in rows])
-        bm, bs = stats([100 * r[0] for r in rows])
+        best = best_cell([r[0] for r in rows])
         vm, vs = stats([100 * r[2] for r in rows])
         final[method] = (fm, fs)
-        print(f"| {method} | {fm:.2f} ± {fs:.2f} | {bm:.2f} ± {bs:.2f} | {vm:.2f} ± {vs:.2f} | "
+        print(f"| {method} | {fm:.2f} ± {fs:.2f} | {best} | {vm:.2f} ± {vs:.2f} | "
               f"{statistics.mean(r[3] for r in rows):.0f} |")
     if {"sskt", "supervised"} <= set(final):
         gap = final["sskt"][0] - final["supervised"][0]

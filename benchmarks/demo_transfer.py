@@ -19,6 +19,8 @@ from sskt_engine.config import load_preset
 from sskt_engine.resources import resource_path
 from sskt_engine.trainer import Trainer
 
+from seed_stats import best_cell, best_or_nan, mean_std as stats, percent
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,12 +38,9 @@ def main() -> None:
                 summary = Trainer(cfg, Path(runs)).run().summary()
                 if summary.status != "finished":
                     raise SystemExit(f"{method} seed {seed}: {summary.status} {summary.message}")
-                results[method].append((summary.best_score, summary.final_score, time.perf_counter() - start))
-                print(f"seed {seed} {method:<10} best {100 * summary.best_score:.2f}%  "
+                results[method].append((best_or_nan(summary), summary.final_score, time.perf_counter() - start))
+                print(f"seed {seed} {method:<10} best {percent(best_or_nan(summary))}%  "
                       f"final {100 * summary.final_score:.2f}%  {time.perf_counter() - start:.0f}s", flush=True)
-
-    def stats(values: list[float]) -> tuple[float, float]:
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
     print()
     print("| method | final val acc % (mean ± std) | best val acc % | wall s / run |")
@@ -49,9 +48,9 @@ def main() -> None:
     final = {}
     for method, rows in results.items():
         fm, fs = stats([100 * r[1] for r in rows])
-        bm, bs = stats([100 * r[0] for r in rows])
         final[method] = (fm, fs)
-        print(f"| {method} | {fm:.2f} ± {fs:.2f} | {bm:.2f} ± {bs:.2f} | {statistics.mean(r[2] for r in rows):.0f} |")
+        print(f"| {method} | {fm:.2f} ± {fs:.2f} | {best_cell([r[0] for r in rows])} | "
+              f"{statistics.mean(r[2] for r in rows):.0f} |")
     gap = final["sskt"][0] - final["supervised"][0]
     margin = final["sskt"][1] + final["supervised"][1]
     verdict = "SSKT ahead" if gap > margin else "NOT separated"

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from seed_stats import mean_std as stats
+
 
 def _run(preset: str, overrides: list[str], runs: Path, threads: int | None = None) -> tuple[float, float]:
     import torch
@@ -90,9 +92,6 @@ def main() -> None:
         else:
             for seed, method in jobs:
                 report(seed, method, _run(preset, overrides(seed, method), Path(runs)))
-
-    def stats(values: list[float]) -> tuple[float, float]:
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
     print()
     print(f"threads: {torch.get_num_threads()}; preset: {Path(preset).name}; overrides: {args.set or 'none'}")

@@ -24,6 +24,8 @@ from sskt_engine.config import load_preset
 from sskt_engine.resources import resource_path
 from sskt_engine.trainer import Trainer
 
+from seed_stats import mean_std as stats
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,9 +53,6 @@ def main() -> None:
                 # the final epoch's score: without a held-out split the trainer chooses no best epoch
                 results[view].append((summary.final_score, wall))
                 print(f"seed {seed} {view:<10} final {100 * summary.final_score:.2f}%  {wall:.0f}s", flush=True)
-
-    def stats(values: list[float]) -> tuple[float, float]:
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
     print()
     print("| source_view | final val acc % (mean ± std) | wall s / run |")
