@@ -73,3 +73,35 @@ def test_the_video_demo_trains_one_epoch_from_the_cli(tmp_path):
 
     strips, truth, predicted = validation_predictions(run, count=3)
     assert strips.shape == (3, 32, 4 * 32 + 3 * 2, 3) and len(truth) == len(predicted) == 3
+
+
+def test_a_paper_ucf101_preset_checks_and_trains_sskt_from_the_cli(tmp_path):
+    """The issue's 'a user with UCF101 on disk': the shipped P+I scratch preset on a tiny UCF101 in the
+    official layout (AVI files, ucfTrainTestlist/), with both ResNet-50 sources in their real on-disk
+    formats (the torchvision cache file under TORCH_HOME, the CSAIL Places365 pickle), through
+    ``sskt check`` and ``sskt train`` as a user would run them; only the sizes are shrunk."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from paper_standins import write_imagenet_resnet50, write_places365_resnet50
+
+    root = make_ucf101(tmp_path / "UCF101")
+    write_imagenet_resnet50(tmp_path / "torch_home")
+    places = write_places365_resnet50(tmp_path / "models")
+    env = dict(os.environ, SSKT_STUDIO_CONFIG_DIR=str(tmp_path / "config"), TORCH_HOME=str(tmp_path / "torch_home"))
+    preset = str(resource_path("presets", "paper", "paper-ucf101-resnet3d18-scratch-pi.yaml"))
+    shrink = [f"data.root={root}", f"sources[0].path={places}", "data.image_size=32", "data.clip_len=4",
+              "data.num_workers=0", "train.epochs=1", "train.batch_size=6", "train.device=cpu"]
+    options = [item for value in shrink for item in ("--set", value)]
+
+    def sskt(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sskt_engine.cli", *args], capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path, env=env)
+
+    checked = sskt("check", preset, *options)
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+    trained = sskt("train", preset, *options, "--threads", "1", "--runs-dir", str(tmp_path / "runs"))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    run = Path(trained.stdout.strip().splitlines()[-1].removeprefix("run: "))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["method"] == "sskt" and summary["dataset"] == "ucf101"
+    assert [s["name"] for s in summary["sources"]] == ["places365", "imagenet"]
+    assert "18 training / 6 validation" in trained.stderr  # split 1: groups 2-4 train, group 1 tests
