@@ -22,7 +22,7 @@ from sskt_engine.models.resnet3d import PadShortcut3d
 from sskt_engine.models.target import TargetNetwork
 from sskt_engine.sources import FrozenSource, SourceEnsemble
 
-SMALL_VIDEO_ARCHS = ("tiny3d", "small3d")  # three stages each
+SMALL_VIDEO_ARCHS = ("tiny3d", "small3d", "late3d")  # three stages each
 VIDEO_ARCHS = (*SMALL_VIDEO_ARCHS, "resnet3d_18", "resnet3d_34", "r3d_18", "mc3_18", "r2plus1d_18")
 CLASSES = 5
 
@@ -75,6 +75,27 @@ def test_transfer_module_on_clips_uses_3d_branches():
     net = TargetNetwork(build_architecture("tiny3d", CLASSES), 32, [4], "transfer_module", clip_len=4)
     convs = [m for m in net.aux_heads.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
     assert convs and all(isinstance(m, nn.Conv3d) for m in convs)
+
+
+def test_late3d_mixes_frames_only_in_its_last_block():
+    """late3d's stem and first two blocks see each frame on its own (the design the video demo
+    relies on): changing one frame changes their output at that frame's time step only, while
+    the last block spreads it to its neighbours."""
+    torch.manual_seed(0)
+    net = build_architecture("late3d", CLASSES).eval()
+    clips = _clips(1, 8)
+    changed = clips.clone()
+    changed[:, :, 4] = torch.rand_like(changed[:, :, 4])
+
+    def features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        early = net.layer2(net.layer1(net.stem(x)))  # time 8 -> 4: frame 4 lands at step 2
+        return early, net.layer3(early)
+
+    with torch.no_grad():
+        (early_a, late_a), (early_b, late_b) = features(clips), features(changed)
+    moved = (early_a - early_b).abs().amax(dim=(0, 1, 3, 4))
+    assert moved[2] > 0 and torch.count_nonzero(moved) == 1
+    assert torch.count_nonzero((late_a - late_b).abs().amax(dim=(0, 1, 3, 4))) == late_a.shape[2]
 
 
 def test_resnet3d_has_the_authors_parameter_names_and_no_shortcut_parameters():
