@@ -59,8 +59,9 @@ ARCHITECTURES.add(ArchitectureInfo(name="tiny3d", build=Tiny3dNet, input_size=32
 
 class Small3dNet(nn.Module):
     """A strided 3x3x3 stem (half the side), then three 3D basic blocks with option-A shortcuts
-    (16, 32, 64 channels; stride 2 in time and space from the second on): about 0.22 M parameters,
-    the video demo's target."""
+    (16, 32, 64 channels; stride 2 in time and space from the second on): about 0.22 M parameters.
+    It was the video demo's target until ``Late3dNet``: it learns how the demo's glyphs move but
+    not which glyph moves."""
 
     def __init__(self, num_classes: int, widths: tuple[int, int, int] = (16, 32, 64)):
         super().__init__()
@@ -83,8 +84,8 @@ class Small3dNet(nn.Module):
 
 
 ARCHITECTURES.add(ArchitectureInfo(name="small3d", build=Small3dNet, input_size=32, clip_len=8, family="small",
-                                   description="3D CNN with three residual blocks (16-32-64 channels): the video "
-                                               "demo's target"))
+                                   description="3D CNN with three residual blocks (16-32-64 channels), 3x3x3 "
+                                               "convolutions throughout"))
 
 
 
