@@ -24,30 +24,36 @@ CLIP_SIDE = 112  # the authors' sample_size
 
 
 class PadShortcut3d(nn.Module):
-    """Option A in 3D: subsample time and space by ``stride``, append zero channels; no
-    parameters (the authors' ``downsample_basic_block``: avg_pool3d with kernel 1 is a subsampling)."""
+    """Option A in 3D: subsample time and space by ``stride`` (one for both, or (time, space)),
+    append zero channels; no parameters (the authors' ``downsample_basic_block``: avg_pool3d with
+    kernel 1 is a subsampling)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
+    def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, int]):
         super().__init__()
-        self.stride = stride
+        self.time, self.space = (stride, stride) if isinstance(stride, int) else stride
         self.extra = out_channels - in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.stride
-        x = x[:, :, ::s, ::s, ::s]
+        x = x[:, :, ::self.time, ::self.space, ::self.space]
         return F.pad(x, (0, 0, 0, 0, 0, 0, 0, self.extra))  # the new channels come last, as theirs
 
 
 class BasicBlock3d(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+    """Two 3x3x3 convolutions and an option-A shortcut. ``stride`` is one for time and space, or
+    (time, space); ``temporal`` is the convolutions' extent in time (3 as the authors'; 1 sees
+    each frame on its own, a 2D block applied per frame, as ``late3d``'s early blocks)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, int] = 1, temporal: int = 3):
         super().__init__()
-        self.conv1 = nn.Conv3d(in_channels, out_channels, 3, stride, 1, bias=False)
+        time, space = (stride, stride) if isinstance(stride, int) else stride
+        kernel, padding = (temporal, 3, 3), (temporal // 2, 1, 1)
+        self.conv1 = nn.Conv3d(in_channels, out_channels, kernel, (time, space, space), padding, bias=False)
         self.bn1 = nn.BatchNorm3d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv3d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv3d(out_channels, out_channels, kernel, 1, padding, bias=False)
         self.bn2 = nn.BatchNorm3d(out_channels)
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut: nn.Module = PadShortcut3d(in_channels, out_channels, stride)
+        if (time, space) != (1, 1) or in_channels != out_channels:
+            self.shortcut: nn.Module = PadShortcut3d(in_channels, out_channels, (time, space))
         else:
             self.shortcut = nn.Identity()
 

@@ -57,21 +57,24 @@ ARCHITECTURES.add(ArchitectureInfo(name="tiny3d", build=Tiny3dNet, input_size=32
                                                "demo"))
 
 
-class Small3dNet(nn.Module):
-    """A strided 3x3x3 stem (half the side), then three 3D basic blocks with option-A shortcuts
-    (16, 32, 64 channels; stride 2 in time and space from the second on): about 0.22 M parameters.
-    It was the video demo's target until ``Late3dNet``: it learns how the demo's glyphs move but
-    not which glyph moves."""
+class Residual3dNet(nn.Module):
+    """A strided stem (half the side), then three basic blocks with option-A shortcuts (16, 32, 64
+    channels; stride 2 in time and space from the second on). ``temporal`` is the extent in time
+    of the convolutions of the stem and of each block: 3 everywhere is ``small3d``, 1 (each frame
+    on its own) everywhere but the last block is ``late3d``."""
 
-    def __init__(self, num_classes: int, widths: tuple[int, int, int] = (16, 32, 64)):
+    def __init__(self, num_classes: int, widths: tuple[int, int, int] = (16, 32, 64),
+                 temporal: tuple[int, int, int, int] = (3, 3, 3, 3)):
         super().__init__()
         from .resnet3d import BasicBlock3d
 
-        self.stem = nn.Sequential(nn.Conv3d(3, widths[0], 3, (1, 2, 2), 1, bias=False), nn.BatchNorm3d(widths[0]),
-                                  nn.ReLU(inplace=True))
-        self.layer1 = BasicBlock3d(widths[0], widths[0])
-        self.layer2 = BasicBlock3d(widths[0], widths[1], 2)
-        self.layer3 = BasicBlock3d(widths[1], widths[2], 2)
+        stem_time = temporal[0]
+        self.stem = nn.Sequential(nn.Conv3d(3, widths[0], (stem_time, 3, 3), (1, 2, 2), (stem_time // 2, 1, 1),
+                                            bias=False),
+                                  nn.BatchNorm3d(widths[0]), nn.ReLU(inplace=True))
+        self.layer1 = BasicBlock3d(widths[0], widths[0], temporal=temporal[1])
+        self.layer2 = BasicBlock3d(widths[0], widths[1], 2, temporal=temporal[2])
+        self.layer3 = BasicBlock3d(widths[1], widths[2], 2, temporal=temporal[3])
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.fc = nn.Linear(widths[2], num_classes)
         for module in self.modules():
@@ -81,6 +84,15 @@ class Small3dNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(self.stem(x))))
         return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class Small3dNet(Residual3dNet):
+    """``Residual3dNet`` with 3x3x3 convolutions throughout: about 0.22 M parameters. It was the
+    video demo's target until ``Late3dNet``: it learns how the demo's glyphs move but not which
+    glyph moves."""
+
+    def __init__(self, num_classes: int, widths: tuple[int, int, int] = (16, 32, 64)):
+        super().__init__(num_classes, widths, temporal=(3, 3, 3, 3))
 
 
 ARCHITECTURES.add(ArchitectureInfo(name="small3d", build=Small3dNet, input_size=32, clip_len=8, family="small",
@@ -88,50 +100,9 @@ ARCHITECTURES.add(ArchitectureInfo(name="small3d", build=Small3dNet, input_size=
                                                "convolutions throughout"))
 
 
-
-class _LateBlock(nn.Module):
-    """A basic block whose convolutions span ``temporal`` frames (1: each frame on its own, a 2D
-    block applied per frame) with an option-A shortcut; ``stride`` is (time, space)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int] = (1, 1), temporal: int = 3):
-        super().__init__()
-        from .resnet3d import PadShortcut3d
-
-        kernel, padding = (temporal, 3, 3), (temporal // 2, 1, 1)
-        step = (stride[0], stride[1], stride[1])
-        self.conv1 = nn.Conv3d(in_channels, out_channels, kernel, step, padding, bias=False)
-        self.bn1 = nn.BatchNorm3d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv3d(out_channels, out_channels, kernel, 1, padding, bias=False)
-        self.bn2 = nn.BatchNorm3d(out_channels)
-        if stride != (1, 1) or in_channels != out_channels:
-            self.shortcut: nn.Module = _StridedPadShortcut(in_channels, out_channels, stride)
-        else:
-            self.shortcut = nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
-
-
-class _StridedPadShortcut(nn.Module):
-    """Option A with separate time and space strides: subsample, append zero channels."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int]):
-        super().__init__()
-        self.time, self.space = stride
-        self.extra = out_channels - in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, ::self.time, ::self.space, ::self.space]
-        return nn.functional.pad(x, (0, 0, 0, 0, 0, 0, 0, self.extra))
-
-
-class Late3dNet(nn.Module):
-    """small3d's layout (strided stem, three basic blocks of 16, 32, 64 channels, option-A
-    shortcuts) with temporal convolutions only in the last block; the stem and the first two
-    blocks see each frame on its own (1x3x3 kernels), as the slow pathway of SlowFast
+class Late3dNet(Residual3dNet):
+    """``small3d``'s layout with temporal convolutions only in the last block; the stem and the
+    first two blocks see each frame on its own (1x3x3 kernels), as the slow pathway of SlowFast
     (Feichtenhofer et al., ICCV 2019), which found temporal convolutions in early stages hurt when
     things move. Why here: on the video demo's 240 labelled clips, small3d (3x3x3 everywhere)
     learned the motion but not what the moving glyph is (27 % for the 4-way sign on held-out
@@ -139,21 +110,7 @@ class Late3dNet(nn.Module):
     small3d's time. About 0.19 M parameters."""
 
     def __init__(self, num_classes: int, widths: tuple[int, int, int] = (16, 32, 64)):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv3d(3, widths[0], (1, 3, 3), (1, 2, 2), (0, 1, 1), bias=False),
-                                  nn.BatchNorm3d(widths[0]), nn.ReLU(inplace=True))
-        self.layer1 = _LateBlock(widths[0], widths[0], temporal=1)
-        self.layer2 = _LateBlock(widths[0], widths[1], (2, 2), temporal=1)
-        self.layer3 = _LateBlock(widths[1], widths[2], (2, 2), temporal=3)
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.fc = nn.Linear(widths[2], num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv3d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
-        return self.fc(torch.flatten(self.pool(x), 1))
+        super().__init__(num_classes, widths, temporal=(1, 1, 1, 3))
 
 
 ARCHITECTURES.add(ArchitectureInfo(name="late3d", build=Late3dNet, input_size=32, clip_len=8, family="small",
