@@ -75,12 +75,12 @@ def test_the_video_demo_trains_one_epoch_from_the_cli(tmp_path):
     assert strips.shape == (3, 32, 4 * 32 + 3 * 2, 3) and len(truth) == len(predicted) == 3
 
 
-def test_a_paper_ucf101_preset_checks_and_trains_sskt_from_the_cli(tmp_path):
+def test_a_paper_ucf101_preset_checks_and_trains_sskt_from_the_cli(tmp_path, monkeypatch):
     """The issue's 'a user with UCF101 on disk': the shipped P+I scratch preset on a tiny UCF101 in the
     official layout (AVI files, ucfTrainTestlist/), with both ResNet-50 sources in their real on-disk
     formats (the torchvision cache file under TORCH_HOME, the CSAIL Places365 pickle), through
     ``sskt check`` and ``sskt train`` as a user would run them; only the sizes are shrunk."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from paper_standins import write_imagenet_resnet50, write_places365_resnet50
 
     root = make_ucf101(tmp_path / "UCF101")

@@ -1,8 +1,10 @@
-"""The setup panel with video datasets: clip keys shown only for them, samples previewed as frame strips."""
+"""The setup panel with video datasets (clip keys shown only for them, samples previewed as frame strips), and
+a paper UCF101 preset trained from the window."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def test_clip_keys_are_shown_for_video_datasets_only(qtbot, gui_env):
@@ -39,17 +41,14 @@ def test_a_paper_ucf101_preset_trains_sskt_from_the_window(make_window, gui_env,
     """The issue's 'a user with UCF101 on disk trains SSKT from a preset in the GUI': open the shipped
     P+I scratch preset, point it at a tiny UCF101 (official layout, AVI files) and at the Places365
     file, shrink it, press Start; the run finishes in the window with both ResNet-50 sources."""
-    import sys
     from pathlib import Path
-
-    import pytest
 
     pytest.importorskip("av")
     from sskt_engine.resources import resource_path
     from sskt_engine.run_summary import RunSummary
     from video_test_files import make_ucf101
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from paper_standins import write_imagenet_resnet50, write_places365_resnet50
 
     root = make_ucf101(gui_env / "UCF101")
