@@ -38,8 +38,9 @@ def main() -> None:
                 summary = Trainer(cfg, Path(runs)).run().summary()
                 if summary.status != "finished":
                     raise SystemExit(f"{method} seed {seed}: {summary.status} {summary.message}")
-                results[method].append((best_or_nan(summary), summary.final_score, time.perf_counter() - start))
-                print(f"seed {seed} {method:<10} best {percent(best_or_nan(summary))}%  "
+                best = best_or_nan(summary)
+                results[method].append((best, summary.final_score, time.perf_counter() - start))
+                print(f"seed {seed} {method:<10} best {percent(best)}  "
                       f"final {100 * summary.final_score:.2f}%  {time.perf_counter() - start:.0f}s", flush=True)
 
     print()
